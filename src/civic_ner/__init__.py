@@ -1,0 +1,1 @@
+"""civic-ner: NER for Chinese civic news bulletins."""
