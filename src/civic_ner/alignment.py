@@ -1,0 +1,213 @@
+"""Character spans <-> per-character BIO tags <-> model tokens, and windows over long sections.
+
+Gold spans are character offsets. A subword tokenizer (XLM-R SentencePiece in e5) often glues
+several Chinese characters into one piece, so a gold boundary can fall inside a token and the
+model could not express it. We therefore feed text one character at a time: each non-space
+character becomes its own token(s) and carries its own tag, so every boundary is expressible.
+Whitespace characters get no token and are never a span boundary.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .types import LABELS, Span
+
+IGNORE = -100
+
+
+def bio_labels(labels: Sequence[str] = LABELS) -> list[str]:
+    return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in ("B", "I")]
+
+
+def content_positions(text: str) -> list[int]:
+    """Offsets of the characters that get a token (everything but whitespace)."""
+    return [i for i, ch in enumerate(text) if not ch.isspace()]
+
+
+def spans_to_tags(text: str, spans: Sequence[Span]) -> list[str]:
+    """One BIO tag per content character (see :func:`content_positions`)."""
+    positions = content_positions(text)
+    index_of = {pos: i for i, pos in enumerate(positions)}
+    tags = ["O"] * len(positions)
+    for span in sorted(spans):
+        inside = [index_of[p] for p in range(span.start, span.end) if p in index_of]
+        if not inside or span.start not in index_of or span.end - 1 not in index_of:
+            raise ValueError(f"span {text[span.start:span.end]!r} [{span.start}:{span.end}] starts or ends on whitespace")
+        for n, i in enumerate(inside):
+            tags[i] = ("B-" if n == 0 else "I-") + span.label
+    return tags
+
+
+def tags_to_spans(text: str, tags: Sequence[str]) -> list[Span]:
+    """Decode BIO tags over content characters into character spans.
+
+    An ``I-X`` that does not continue an ``X`` entity opens a new one (the usual lenient decoding
+    of model output; gold tags never contain it).
+    """
+    positions = content_positions(text)
+    if len(tags) != len(positions):
+        raise ValueError(f"{len(tags)} tags for {len(positions)} content characters")
+    spans: list[Span] = []
+    current: tuple[int, int, str] | None = None  # (start index, last index, label)
+    for i, tag in enumerate(tags):
+        prefix, _, label = tag.partition("-")
+        if current and prefix == "I" and label == current[2]:
+            current = (current[0], i, label)
+            continue
+        if current:
+            spans.append(Span(positions[current[0]], positions[current[1]] + 1, current[2]))
+            current = None
+        if prefix in ("B", "I"):
+            current = (i, i, label)
+    if current:
+        spans.append(Span(positions[current[0]], positions[current[1]] + 1, current[2]))
+    return spans
+
+
+class CharTokenizer:
+    """Maps each content character to token ids of a Hugging Face tokenizer.
+
+    A character found as a whole piece in the vocabulary maps to it directly (CJK, digits, ASCII
+    in both WordPiece and SentencePiece vocabularies); anything else goes through the tokenizer,
+    and unknown characters map to the unknown token. Results are cached per character.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.get_vocab()
+        self.unk_id = tokenizer.unk_token_id
+        self.cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        self.sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._cache: dict[str, list[int]] = {}
+        self._bare_prefix_ids = {self.vocab[p] for p in ("▁",) if p in self.vocab}
+
+    def char_ids(self, ch: str) -> list[int]:
+        ids = self._cache.get(ch)
+        if ids is None:
+            if ch in self.vocab:
+                ids = [self.vocab[ch]]
+            else:
+                ids = [i for i in self.tokenizer(ch, add_special_tokens=False)["input_ids"] if i not in self._bare_prefix_ids]
+                ids = ids or [self.unk_id]
+            self._cache[ch] = ids
+        return ids
+
+    def encode(self, text: str) -> tuple[list[int], list[int]]:
+        """(token ids, index of the content character each token belongs to)."""
+        ids: list[int] = []
+        owner: list[int] = []
+        for index, pos in enumerate(content_positions(text)):
+            piece_ids = self.char_ids(text[pos])
+            ids.extend(piece_ids)
+            owner.extend([index] * len(piece_ids))
+        return ids, owner
+
+
+@dataclass
+class Window:
+    """A slice of a section's content characters that fits the model, with its token ids."""
+
+    record_index: int
+    char_start: int  # index into content characters
+    char_end: int
+    input_ids: list[int]
+    owner: list[int]  # content-character index (absolute) of each token, -1 for special tokens
+    label_ids: list[int] | None = None
+
+
+def make_windows(
+    record_index: int,
+    ids: list[int],
+    owner: list[int],
+    max_length: int,
+    stride: int,
+    cls_id: int,
+    sep_id: int,
+    char_label_ids: list[int] | None = None,
+) -> list[Window]:
+    """Cut a token sequence into windows of at most ``max_length`` (with specials), overlapping by
+    about ``stride`` tokens, never cutting a character's pieces apart. No text is dropped."""
+    body = max_length - 2
+    if body <= stride:
+        raise ValueError(f"max_length {max_length} must exceed stride {stride} + 2")
+    n_chars = owner[-1] + 1 if owner else 0
+    # token range of each character
+    first_token = [0] * n_chars
+    last_token = [0] * n_chars
+    for t, c in enumerate(owner):
+        if t == 0 or owner[t - 1] != c:
+            first_token[c] = t
+        last_token[c] = t
+    windows: list[Window] = []
+    start_char = 0
+    while True:
+        end_char = start_char
+        while end_char < n_chars and last_token[end_char] - first_token[start_char] + 1 <= body:
+            end_char += 1
+        if end_char == start_char:  # a single character longer than the window: keep it anyway
+            end_char = start_char + 1
+        t0, t1 = (first_token[start_char], last_token[end_char - 1] + 1) if n_chars else (0, 0)
+        labels = None
+        if char_label_ids is not None:
+            labels = [IGNORE]
+            for t in range(t0, t1):
+                is_first = t == first_token[owner[t]]
+                labels.append(char_label_ids[owner[t]] if is_first else IGNORE)
+            labels.append(IGNORE)
+        windows.append(
+            Window(record_index, start_char, end_char, [cls_id, *ids[t0:t1], sep_id], [-1, *owner[t0:t1], -1], labels)
+        )
+        if end_char >= n_chars:
+            return windows
+        # next window starts `stride` tokens before this one's end, but always moves forward
+        next_start = end_char
+        while next_start > start_char + 1 and t1 - first_token[next_start - 1] <= stride:
+            next_start -= 1
+        start_char = next_start
+
+
+def merge_window_scores(n_chars: int, windows: Sequence[Window], window_scores: Sequence) -> list:
+    """Per content character, keep the scores from the window where it sits farthest from an edge.
+
+    ``window_scores[k][t]`` is the score row of token ``t`` of window ``k`` (any array-like). The
+    first token of each character speaks for it.
+    """
+    best: list = [None] * n_chars
+    best_margin = [-1] * n_chars
+    for window, scores in zip(windows, window_scores):
+        seen: set[int] = set()
+        for t, c in enumerate(window.owner):
+            if c < 0 or c in seen:
+                continue
+            seen.add(c)
+            margin = min(c - window.char_start, window.char_end - 1 - c)
+            if margin > best_margin[c]:
+                best_margin[c] = margin
+                best[c] = scores[t]
+    missing = [c for c, row in enumerate(best) if row is None]
+    if missing:
+        raise ValueError(f"characters {missing[:5]} are in no window")
+    return best
+
+
+def subword_boundary_conflicts(records, tokenizer) -> tuple[int, int, list[str]]:
+    """Count gold spans whose start or end falls inside a token of the tokenizer's own segmentation.
+
+    Returns (conflicting spans, total spans, examples). This is why we feed characters.
+    """
+    conflicts, total, examples = 0, 0, []
+    for record in records:
+        encoded = tokenizer(record.text, add_special_tokens=False, return_offsets_mapping=True)
+        inside = set()
+        for start, end in encoded["offset_mapping"]:
+            # SentencePiece offsets may include a leading space; boundaries strictly inside a token
+            inside.update(range(start + 1, end))
+        for span in record.spans:
+            total += 1
+            if span.start in inside or span.end in inside:
+                conflicts += 1
+                if len(examples) < 10:
+                    examples.append(f"{record.id}: {record.text[span.start:span.end]!r} {span.label}")
+    return conflicts, total, examples

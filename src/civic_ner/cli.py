@@ -1,0 +1,238 @@
+"""The ``civic-ner`` command: corpus building, training, evaluation.
+
+Every user-facing error is one line naming the file and the problem, with a non-zero exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import corpus
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> int:
+    print(f"civic-ner: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def cmd_sections(args: argparse.Namespace) -> int:
+    records = corpus.sections_from_raw(args.raw_dir)
+    if not records:
+        return fail(f"{args.raw_dir}: no *.txt files with text")
+    if args.format == "labelstudio":
+        from . import fileio
+
+        fileio.write_json(args.output, [{"data": {"text": r.text, "section_id": r.id, "source": r.source, **r.meta}} for r in records])
+    else:
+        from . import fileio
+
+        fileio.write_jsonl(args.output, (r.to_json() for r in records))
+    print(f"{len(records)} sections from {len({r.source for r in records})} files -> {args.output}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    records = corpus.load_annotations(args.annotations)
+    counts = corpus.span_counts(records)
+    print(f"{args.annotations}: OK, {len(records)} sections, {sum(counts.values())} spans {dict(counts)}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    share = {}
+    for item in args.new_share or []:
+        split, _, value = item.partition("=")
+        if split not in ("dev", "test"):
+            return fail(f"--new-share takes dev=0.1 or test=0.2, not {item!r}")
+        share[split] = float(value)
+    by_split = corpus.build_dataset(args.annotations, args.data_dir, args.splits, new_share=share)
+    records = [r for rs in by_split.values() for r in rs]
+    assignment = {r.id: s for s, rs in by_split.items() for r in rs}
+    print(corpus.stats_table(by_split))
+    for problem in corpus.check_split_requirements(records, assignment):
+        print(f"warning: {problem}", file=sys.stderr)
+    print(f"wrote {args.data_dir}/{{train,dev,test}}.jsonl and splits.json (data hash {corpus.data_hash(records)})")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    by_split = {s: corpus.load_split(args.data_dir, s) for s in corpus.SPLITS}
+    print(corpus.stats_table(by_split))
+    if args.tokenizer:
+        from .alignment import subword_boundary_conflicts
+        from .encoder import load_tokenizer
+
+        records = [r for rs in by_split.values() for r in rs]
+        bad, total, examples = subword_boundary_conflicts(records, load_tokenizer(args.tokenizer))
+        print(f"\n{bad} of {total} gold spans start or end inside a token of {args.tokenizer}'s own segmentation")
+        for example in examples:
+            print(f"  {example}")
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from .evaluation import format_table, span_scores
+
+    first = {r.id: r for r in _load_any(args.first)}
+    second = {r.id: r for r in _load_any(args.second)}
+    shared = sorted(set(first) & set(second))
+    if not shared:
+        return fail(f"{args.first} and {args.second} share no section")
+    for sid in shared:
+        if first[sid].text != second[sid].text:
+            return fail(f"section {sid}: texts differ between {args.first} and {args.second}")
+    scores = span_scores([first[s].spans for s in shared], [second[s].spans for s in shared])
+    print(f"{len(shared)} shared sections; first pass as reference, second as prediction")
+    print(format_table({"agreement": scores}))
+    if args.json:
+        from . import fileio
+
+        fileio.write_json(args.json, {"sections": shared, "scores": scores})
+    return 0
+
+
+def _load_any(path: str) -> list[corpus.Record]:
+    """Label Studio JSON, or inline-marked ``### id`` blocks (*.md), for the agreement command."""
+    if path.endswith(".md") or Path(path).is_dir():
+        from .inline import parse_inline, read_blocks
+
+        files = sorted(Path(path).glob("*.md")) if Path(path).is_dir() else [Path(path)]
+        records = []
+        for file in files:
+            for sid, marked in read_blocks(file).items():
+                text, spans = parse_inline(marked, f"{file}: {sid}")
+                records.append(corpus.Record(sid, text, spans))
+        return records
+    return corpus.load_annotations(path)
+
+
+# ---------------------------------------------------------------- train / evaluate
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .evaluation import format_table
+    from .training import train
+
+    overrides = {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.model is not None:
+        overrides["model"] = args.model
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    config = load_config(args.config, overrides)
+    output_dir = Path(args.output_dir or f"runs/{config.name}")
+    result = train(config, output_dir)
+    test = result.metrics["test"]
+    low, high = test["micro"]["f1_ci95"]
+    print(f"\nHeld-out test ({result.metrics['best_epoch']=}, {result.seconds:.0f} s on {result.metrics['device']}):")
+    print(format_table({"model": test}))
+    print(f"micro F1 95% bootstrap interval: [{low:.3f}, {high:.3f}]")
+    print(f"model: {output_dir / 'model'}   metrics: {output_dir / 'metrics.json'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .report import evaluate_model
+
+    report = evaluate_model(
+        args.model, args.data_dir, args.split, baselines=not args.no_baselines, examples=args.examples
+    )
+    print(report["text"])
+    if args.json:
+        from . import fileio
+
+        fileio.write_json(args.json, report["json"])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="civic-ner", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("corpus", help="build and inspect the annotated corpus").add_subparsers(dest="action", required=True)
+    p = c.add_parser("sections", help="clean raw bulletins into sections (JSONL or Label Studio tasks to import)")
+    p.add_argument("raw_dir", nargs="?", default="data/raw")
+    p.add_argument("-o", "--output", default="data/sections.jsonl")
+    p.add_argument("--format", choices=["jsonl", "labelstudio"], default="jsonl")
+    p.set_defaults(func=cmd_sections)
+    p = c.add_parser("validate", help="check a Label Studio export")
+    p.add_argument("annotations", nargs="?", default="annotations/tasks.json")
+    p.set_defaults(func=cmd_validate)
+    p = c.add_parser("build", help="validate annotations and rebuild data/ splits deterministically")
+    p.add_argument("--annotations", default="annotations/tasks.json")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--splits", default=None, help="default: DATA_DIR/splits.json")
+    p.add_argument("--new-share", action="append", metavar="SPLIT=SHARE", help="send a share of new sections to dev/test")
+    p.set_defaults(func=cmd_build)
+    p = c.add_parser("stats", help="counts per label per split")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--tokenizer", default=None, help="also count gold boundaries inside this tokenizer's tokens")
+    p.set_defaults(func=cmd_stats)
+    p = c.add_parser("agreement", help="entity F1 between two annotation passes")
+    p.add_argument("first")
+    p.add_argument("second")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_agreement)
+
+    p = sub.add_parser("train", help="fine-tune an encoder (same as python train.py)")
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("evaluate", help="score a model on held-out spans (same as python evaluate.py)")
+    add_evaluate_args(p)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
+    p.add_argument("--output-dir", default=None, help="default: runs/<config name>")
+    p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    p.add_argument("--model", default=None, help="override the base encoder (hub id or local path)")
+    p.add_argument("--data-dir", default=None, help="override the config's data directory")
+
+
+def add_evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a model directory written by train.py (runs/<name>/model)")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    p.add_argument("--json", default=None, help="also write the full report as JSON here")
+    p.add_argument("--no-baselines", action="store_true", help="skip the rules and LAC columns")
+    p.add_argument("--examples", type=int, default=5, help="error examples shown per kind")
+
+
+def run(func, args: argparse.Namespace) -> int:
+    """Call a command, turning expected failures into one clear line."""
+    from .config import ConfigError
+    from .prediction import ModelDirError
+
+    expected: tuple[type[BaseException], ...] = (corpus.AnnotationError, ConfigError, ModelDirError, FileNotFoundError)
+    try:
+        from .training import DataError
+
+        expected += (DataError,)
+    except ImportError:
+        pass
+    try:
+        return func(args)
+    except expected as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted; nothing was half-written")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""The annotated corpus: Label Studio JSON in, validated span-labelled JSONL splits out.
+
+Label Studio export JSON (a list of tasks) under ``annotations/`` is the source of truth; ``data/``
+is rebuilt from it deterministically. ``data/splits.json`` is committed so that a section keeps its
+split when new sections arrive.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import fileio
+from .cleaning import clean_sections
+from .types import LABELS, Span
+
+FROM_NAME = "label"
+TO_NAME = "text"
+SPLITS = ("train", "dev", "test")
+
+
+class AnnotationError(ValueError):
+    """Bad annotations; the message lists every problem, each naming the task/section and span."""
+
+
+@dataclass
+class Record:
+    """One annotated section: what the model trains and is evaluated on."""
+
+    id: str
+    text: str
+    spans: list[Span]
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in self.spans],
+            "source": self.source,
+            **({"meta": self.meta} if self.meta else {}),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Record":
+        spans = [Span(int(s["start"]), int(s["end"]), str(s["label"])) for s in obj.get("spans", [])]
+        return cls(str(obj["id"]), str(obj["text"]), sorted(spans), str(obj.get("source", "")), obj.get("meta", {}))
+
+
+# ---------------------------------------------------------------- Label Studio offsets
+# Label Studio counts offsets in UTF-16 code units (JavaScript strings); Python counts code points.
+# They differ only after a character outside the BMP (emoji, rare CJK extension B characters).
+
+
+def _utf16_units(text: str) -> list[int]:
+    """Prefix sums: utf16 offset of each code point index (len(text) + 1 entries)."""
+    out = [0]
+    for ch in text:
+        out.append(out[-1] + (2 if ord(ch) > 0xFFFF else 1))
+    return out
+
+
+def to_utf16(text: str, offset: int) -> int:
+    return _utf16_units(text)[offset] if any(ord(c) > 0xFFFF for c in text) else offset
+
+
+def from_utf16(text: str, offset: int) -> int:
+    if not any(ord(c) > 0xFFFF for c in text):
+        return offset
+    units = _utf16_units(text)
+    if offset not in units:
+        raise ValueError(f"offset {offset} falls inside a surrogate pair")
+    return units.index(offset)
+
+
+# ---------------------------------------------------------------- Label Studio tasks
+
+
+def result_item(text: str, span: Span, index: int, score: float | None = None) -> dict[str, Any]:
+    """One ``labels`` result item as Label Studio exports it."""
+    item: dict[str, Any] = {
+        "id": f"s{index}",
+        "from_name": FROM_NAME,
+        "to_name": TO_NAME,
+        "type": "labels",
+        "origin": "manual" if score is None else "prediction",
+        "value": {
+            "start": to_utf16(text, span.start),
+            "end": to_utf16(text, span.end),
+            "text": text[span.start : span.end],
+            "labels": [span.label],
+        },
+    }
+    if score is not None:
+        item["score"] = round(float(score), 4)
+    return item
+
+
+def record_to_task(record: Record, task_id: int | None = None) -> dict[str, Any]:
+    """A Label Studio task with one completed annotation (the format of an export)."""
+    task: dict[str, Any] = {
+        "data": {"text": record.text, "section_id": record.id, "source": record.source, **record.meta},
+        "annotations": [
+            {
+                "result": [result_item(record.text, s, i) for i, s in enumerate(sorted(record.spans))],
+                "was_cancelled": False,
+                "ground_truth": True,
+            }
+        ],
+        "predictions": [],
+    }
+    if task_id is not None:
+        task = {"id": task_id, **task}
+    return task
+
+
+def _pick_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
+    """The annotation that counts: ground truth if marked, else the last one that was not cancelled."""
+    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not annotations:
+        return None
+    gold = [a for a in annotations if a.get("ground_truth")]
+    return (gold or annotations)[-1]
+
+
+def task_name(task: dict[str, Any], index: int) -> str:
+    data = task.get("data") or {}
+    sid = data.get("section_id")
+    tid = task.get("id")
+    parts = [f"task #{index}"]
+    if tid is not None:
+        parts.append(f"id={tid}")
+    if sid:
+        parts.append(f"section {sid}")
+    return " ".join(parts)
+
+
+def tasks_to_records(
+    tasks: list[dict[str, Any]], where: str = "<tasks>", labels: tuple[str, ...] = LABELS
+) -> list[Record]:
+    """Validate Label Studio tasks and turn them into records; raise listing every problem."""
+    problems: list[str] = []
+    records: list[Record] = []
+    seen: dict[str, str] = {}
+    if not isinstance(tasks, list):
+        raise AnnotationError(f"{where}: expected a JSON list of Label Studio tasks, got {type(tasks).__name__}")
+    for index, task in enumerate(tasks):
+        name = task_name(task, index) if isinstance(task, dict) else f"task #{index}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            problems.append(f"{where}: {name}: no 'data' object")
+            continue
+        data = task["data"]
+        text = data.get("text")
+        section_id = data.get("section_id")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{where}: {name}: empty or missing data.text")
+            continue
+        if not section_id:
+            problems.append(f"{where}: {name}: missing data.section_id")
+            continue
+        section_id = str(section_id)
+        if section_id in seen:
+            problems.append(f"{where}: {name}: duplicate section id {section_id} (also {seen[section_id]})")
+            continue
+        seen[section_id] = name
+        annotation = _pick_annotation(task)
+        if annotation is None:
+            problems.append(f"{where}: {name}: no completed annotation (skipped or missing)")
+            continue
+        spans: list[Span] = []
+        for item in annotation.get("result") or []:
+            if item.get("type") != "labels":
+                continue
+            value = item.get("value") or {}
+            item_labels = value.get("labels") or []
+            surface = value.get("text")
+            try:
+                start, end = from_utf16(text, int(value["start"])), from_utf16(text, int(value["end"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"{where}: {name}: span {surface!r}: bad offsets ({exc})")
+                continue
+            where_span = f"{where}: {name}: span [{start}:{end}] {surface!r}"
+            if len(item_labels) != 1 or item_labels[0] not in labels:
+                problems.append(f"{where_span}: unknown label {item_labels!r} (allowed: {', '.join(labels)})")
+                continue
+            if not 0 <= start < end <= len(text):
+                problems.append(f"{where_span}: offsets out of range for a text of {len(text)} characters")
+                continue
+            if surface is not None and text[start:end] != surface:
+                problems.append(f"{where_span}: text[start:end] is {text[start:end]!r}, not the span's text")
+                continue
+            spans.append(Span(start, end, item_labels[0]))
+        spans.sort()
+        for left, right in zip(spans, spans[1:]):
+            if right.start < left.end:
+                problems.append(
+                    f"{where}: {name}: overlapping spans {text[left.start:left.end]!r} [{left.start}:{left.end}]"
+                    f" {left.label} and {text[right.start:right.end]!r} [{right.start}:{right.end}] {right.label}"
+                )
+        meta = {k: v for k, v in data.items() if k not in ("text", "section_id", "source")}
+        records.append(Record(section_id, text, spans, str(data.get("source", "")), meta))
+    if problems:
+        raise AnnotationError(f"{len(problems)} problem(s) in the annotations:\n" + "\n".join(problems))
+    return records
+
+
+def load_tasks(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AnnotationError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return tasks
+
+
+def load_annotations(path: str | Path) -> list[Record]:
+    return tasks_to_records(load_tasks(path), str(path))
+
+
+def save_tasks(path: str | Path, records: list[Record]) -> None:
+    fileio.write_json(path, [record_to_task(r, i + 1) for i, r in enumerate(records)])
+
+
+# ---------------------------------------------------------------- raw -> sections
+
+
+def sections_from_raw(raw_dir: str | Path) -> list[Record]:
+    """Clean every ``*.txt`` under ``raw_dir`` into unannotated section records."""
+    records = []
+    for path in sorted(Path(raw_dir).rglob("*.txt")):
+        raw = path.read_text(encoding="utf-8")
+        rel = path.name
+        for section in clean_sections(raw, rel, path.stem):
+            records.append(
+                Record(section.id, section.text, [], rel, {"raw_start": section.raw_start, "raw_end": section.raw_end})
+            )
+    return records
+
+
+# ---------------------------------------------------------------- splits
+
+
+def span_counts(records: list[Record]) -> Counter[str]:
+    return Counter(s.label for r in records for s in r.spans)
+
+
+def bulletin_of(section_id: str) -> str:
+    return section_id.rsplit("-", 1)[0]
+
+
+def assign_splits(
+    records: list[Record],
+    existing: dict[str, str] | None = None,
+    seed: int = 13,
+    trials: int = 4000,
+    new_to: str = "train",
+    new_share: dict[str, float] | None = None,
+) -> dict[str, str]:
+    """Section -> split. Existing assignments never move.
+
+    With no existing assignment (the first build), search seeded random splits for the one that
+    best meets the targets: test ≥ 20 % (aim 25 %) of the spans of every type and sections from at
+    least three bulletins, dev about 15 %. Later sections go to ``new_to``, or are drawn by a
+    seeded hash into dev/test with the shares in ``new_share``.
+    """
+    existing = dict(existing or {})
+    fresh = [r for r in records if r.id not in existing]
+    if existing or not records:
+        for record in fresh:
+            existing[record.id] = _hash_split(record.id, new_to, new_share or {})
+        return existing
+    totals = span_counts(records)
+    rng = random.Random(seed)
+    best: tuple[float, dict[str, str]] | None = None
+    for _ in range(trials):
+        assignment = {}
+        for record in records:
+            roll = rng.random()
+            assignment[record.id] = "test" if roll < 0.25 else "dev" if roll < 0.40 else "train"
+        score = _split_score(records, assignment, totals)
+        if best is None or score < best[0]:
+            best = (score, assignment)
+    assert best is not None
+    return best[1]
+
+
+def _hash_split(section_id: str, default: str, shares: dict[str, float]) -> str:
+    roll = int(hashlib.sha256(section_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    edge = 0.0
+    for split, share in sorted(shares.items()):
+        edge += share
+        if roll < edge:
+            return split
+    return default
+
+
+def _split_score(records: list[Record], assignment: dict[str, str], totals: Counter[str]) -> float:
+    by_split: dict[str, list[Record]] = {s: [] for s in SPLITS}
+    for record in records:
+        by_split[assignment[record.id]].append(record)
+    penalty = 0.0
+    targets = {"test": 0.25, "dev": 0.15, "train": 0.60}
+    for split, target in targets.items():
+        counts = span_counts(by_split[split])
+        for label in LABELS:
+            share = counts[label] / totals[label] if totals[label] else target
+            penalty += (share - target) ** 2
+            if split == "test" and share < 0.20:
+                penalty += 10 + (0.20 - share)
+            if split == "dev" and share < 0.10:
+                penalty += 1
+    if len({bulletin_of(r.id) for r in by_split["test"]}) < 3:
+        penalty += 10
+    return penalty
+
+
+def check_split_requirements(records: list[Record], assignment: dict[str, str]) -> list[str]:
+    """Human-readable list of unmet split requirements (empty when all hold)."""
+    totals = span_counts(records)
+    test = [r for r in records if assignment.get(r.id) == "test"]
+    counts = span_counts(test)
+    problems = [
+        f"test holds {counts[label]}/{totals[label]} {label} spans (< 20 %)"
+        for label in LABELS
+        if totals[label] and counts[label] / totals[label] < 0.20
+    ]
+    bulletins = {bulletin_of(r.id) for r in test}
+    if len(bulletins) < 3:
+        problems.append(f"test holds sections of only {len(bulletins)} bulletin(s)")
+    return problems
+
+
+# ---------------------------------------------------------------- build
+
+
+def data_hash(records: list[Record]) -> str:
+    payload = json.dumps([r.to_json() for r in sorted(records, key=lambda r: r.id)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def build_dataset(
+    annotations: str | Path,
+    data_dir: str | Path,
+    splits_path: str | Path | None = None,
+    new_to: str = "train",
+    new_share: dict[str, float] | None = None,
+) -> dict[str, list[Record]]:
+    """Validate the annotations and (re)write ``data/{train,dev,test}.jsonl`` and ``splits.json``."""
+    records = load_annotations(annotations)
+    data_dir = Path(data_dir)
+    splits_path = Path(splits_path) if splits_path else data_dir / "splits.json"
+    existing: dict[str, str] = {}
+    if splits_path.exists():
+        existing = json.loads(splits_path.read_text(encoding="utf-8")).get("assignments", {})
+    assignment = assign_splits(records, existing, new_to=new_to, new_share=new_share)
+    by_split = {s: sorted((r for r in records if assignment[r.id] == s), key=lambda r: r.id) for s in SPLITS}
+    for split in SPLITS:
+        fileio.write_jsonl(data_dir / f"{split}.jsonl", (r.to_json() for r in by_split[split]))
+    kept = {sid: split for sid, split in sorted(assignment.items()) if sid in {r.id for r in records} or sid in existing}
+    fileio.write_json(
+        splits_path,
+        {
+            "about": "Section -> split. Committed so that assignments stay stable as sections are added.",
+            "data_hash": data_hash(records),
+            "assignments": kept,
+        },
+    )
+    return by_split
+
+
+def load_split(data_dir: str | Path, split: str) -> list[Record]:
+    """Records of one split (``all`` for every split)."""
+    if split == "all":
+        return [r for s in SPLITS for r in load_split(data_dir, s)]
+    path = Path(data_dir) / f"{split}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such split file (run `civic-ner corpus build` first)")
+    return [Record.from_json(obj) for obj in fileio.read_jsonl(path)]
+
+
+def stats_table(by_split: dict[str, list[Record]]) -> str:
+    """Counts per label per split, plus sections and characters."""
+    header = ["split", "sections", "chars", *LABELS, "spans"]
+    rows = []
+    for split, records in by_split.items():
+        counts = span_counts(records)
+        rows.append(
+            [split, len(records), sum(len(r.text) for r in records), *(counts[l] for l in LABELS), sum(counts.values())]
+        )
+    total = ["total", *(sum(row[i] for row in rows) for i in range(1, len(header)))]
+    rows.append(total)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).rjust(w) for x, w in zip(row, widths)) for row in [header, *rows]]
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Run a trained token classifier over texts of any length and get character spans with scores."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .alignment import CharTokenizer, Window, content_positions, make_windows, merge_window_scores, tags_to_spans
+from .types import Span
+
+MODEL_META = "civic_ner.json"
+
+
+class ModelDirError(ValueError):
+    """A directory that is not a civic-ner model."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted span with the model's confidence (mean probability of its characters' tags)."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end, self.label)
+
+
+def pick_device(device: str | None = None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Tagger:
+    """A model, its tokenizer and the windowing it was trained with."""
+
+    def __init__(self, model, tokenizer, max_length: int = 256, stride: int = 32, device=None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chars = CharTokenizer(tokenizer)
+        self.max_length = max_length
+        self.stride = stride
+        self.device = pick_device(device) if device is None or isinstance(device, str) else device
+        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
+
+    @classmethod
+    def from_dir(cls, path: str | Path, device: str | None = None) -> "Tagger":
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        path = Path(path)
+        meta_path = path / MODEL_META
+        if not path.is_dir():
+            raise ModelDirError(f"{path}: not a directory")
+        if not meta_path.exists() or not (path / "config.json").exists():
+            raise ModelDirError(f"{path}: not a civic-ner model directory (no {MODEL_META} or config.json)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ModelDirError(f"{meta_path}: not valid JSON ({exc.msg})") from None
+        target = pick_device(device)
+        try:
+            model = AutoModelForTokenClassification.from_pretrained(path).to(target).eval()
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise ModelDirError(f"{path}: cannot load the model or tokenizer ({exc})") from None
+        return cls(model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target)
+
+    def windows(self, texts: Sequence[str]) -> tuple[list[Window], list[int]]:
+        windows: list[Window] = []
+        n_chars: list[int] = []
+        for index, text in enumerate(texts):
+            ids, owner = self.chars.encode(text)
+            n_chars.append(len(content_positions(text)))
+            if ids:
+                windows.extend(
+                    make_windows(index, ids, owner, self.max_length, self.stride, self.chars.cls_id, self.chars.sep_id)
+                )
+        return windows, n_chars
+
+    def window_probabilities(self, windows: Sequence[Window], batch_size: int = 32, progress: bool = False):
+        """Softmax scores per token for each window; batches are length-sorted so padding stays small."""
+        import torch
+
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
+        results: list[np.ndarray | None] = [None] * len(windows)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        iterator = batches
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(batches, desc="predict", unit="batch", leave=False)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode():
+            for batch in iterator:
+                width = max(len(windows[k].input_ids) for k in batch)
+                ids = torch.full((len(batch), width), self.chars.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, k in enumerate(batch):
+                    seq = windows[k].input_ids
+                    ids[row, : len(seq)] = torch.tensor(seq)
+                    mask[row, : len(seq)] = 1
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                for row, k in enumerate(batch):
+                    results[k] = probs[row, : len(windows[k].input_ids)]
+        if was_training:
+            self.model.train()
+        return results
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[list[Entity]]:
+        windows, n_chars = self.windows(texts)
+        probs = self.window_probabilities(windows, batch_size, progress)
+        by_text: dict[int, list[int]] = {}
+        for k, window in enumerate(windows):
+            by_text.setdefault(window.record_index, []).append(k)
+        out: list[list[Entity]] = []
+        for index, text in enumerate(texts):
+            ks = by_text.get(index, [])
+            if not ks:
+                out.append([])
+                continue
+            rows = np.stack(merge_window_scores(n_chars[index], [windows[k] for k in ks], [probs[k] for k in ks]))
+            best = rows.argmax(axis=1)
+            tags = [self.id2label[int(i)] for i in best]
+            positions = content_positions(text)
+            index_of = {pos: i for i, pos in enumerate(positions)}
+            entities = []
+            for span in tags_to_spans(text, tags):
+                chars = [index_of[p] for p in range(span.start, span.end) if p in index_of]
+                score = float(np.mean([rows[c, best[c]] for c in chars]))
+                entities.append(Entity(span.start, span.end, span.label, score))
+            out.append(entities)
+        return out
+
+    def predict_spans(self, texts: Sequence[str], batch_size: int = 32) -> list[list[Span]]:
+        return [[e.span for e in doc] for doc in self.predict(texts, batch_size)]
