@@ -162,7 +162,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}", best_dev_f1=f"{max(best_f1, 0):.3f}")
         dev = span_scores([r.spans for r in splits["dev"]], tagger.predict_spans([r.text for r in splits["dev"]], config.eval_batch_size))

@@ -1,0 +1,28 @@
+# One-command set-up: a virtual environment with the CPU build of torch, then the project.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+CONFIG ?= configs/default.yaml
+
+.PHONY: setup train test evaluate clean
+
+$(BIN)/civic-ner: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	# CPU torch first: a plain `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/civic-ner
+
+train: setup
+	$(BIN)/python train.py --config $(CONFIG)
+	$(BIN)/python evaluate.py --model runs/$(basename $(notdir $(CONFIG)))/model
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf runs .pytest_cache
