@@ -83,3 +83,29 @@ def test_char_tokenizer_maps_each_character(tiny_encoder_dir):
     ids, owner = chars.encode(text)
     assert len(ids) == len(content_positions(text)) == len(owner)
     assert chars.char_ids("😀") == [chars.unk_id]
+
+
+def test_constrained_decode_repairs_invalid_transitions():
+    import math
+
+    from civic_ner.alignment import bio_labels, constrained_decode
+
+    labels = bio_labels()
+    idx = {l: i for i, l in enumerate(labels)}
+
+    def rows(*preferences):
+        out = []
+        for pref in preferences:
+            row = [math.log(0.01)] * len(labels)
+            for rank, tag in enumerate(pref):
+                row[idx[tag]] = math.log(0.6 - 0.2 * rank)
+            out.append(row)
+        return out
+
+    # argmax would say O I-ORG I-ORG; the best valid path starts the entity with B-ORG
+    tags = constrained_decode(rows(["O"], ["I-ORG", "B-ORG"], ["I-ORG"]), labels)
+    assert tags == ["O", "B-ORG", "I-ORG"]
+    # B-ORG I-MONEY is invalid; I-MONEY must become a valid continuation or a new entity
+    tags = constrained_decode(rows(["B-ORG"], ["I-MONEY", "I-ORG"]), labels)
+    assert tags == ["B-ORG", "I-ORG"]
+    assert constrained_decode([], labels) == []

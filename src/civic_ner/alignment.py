@@ -65,6 +65,38 @@ def tags_to_spans(text: str, tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+def constrained_decode(log_probs, labels: Sequence[str]) -> list[str]:
+    """Best BIO tag sequence under the scheme's constraints (Viterbi over per-character log-probs).
+
+    Argmax per character can emit ``O I-ORG`` or ``B-ORG I-MONEY``; forbidding those transitions
+    and taking the best valid path is the usual fix (as a CRF would, without training one).
+    """
+    import numpy as np
+
+    scores = np.asarray(log_probs, dtype=np.float64)
+    if scores.size == 0:
+        return []
+    n, k = scores.shape
+    allowed = np.ones((k, k), dtype=bool)  # allowed[previous, current]
+    start_ok = np.ones(k, dtype=bool)
+    for j, tag in enumerate(labels):
+        if tag.startswith("I-"):
+            start_ok[j] = False
+            for i, prev in enumerate(labels):
+                allowed[i, j] = prev[2:] == tag[2:] and prev != "O"
+    penalty = np.where(allowed, 0.0, -np.inf)
+    best = np.where(start_ok, scores[0], -np.inf)
+    back = np.zeros((n, k), dtype=np.int64)
+    for t in range(1, n):
+        total = best[:, None] + penalty
+        back[t] = total.argmax(axis=0)
+        best = total.max(axis=0) + scores[t]
+    path = [int(best.argmax())]
+    for t in range(n - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return [labels[j] for j in reversed(path)]
+
+
 class CharTokenizer:
     """Maps each content character to token ids of a Hugging Face tokenizer.
 

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import CharTokenizer, Window, content_positions, make_windows, merge_window_scores, tags_to_spans
+from .alignment import (
+    CharTokenizer,
+    Window,
+    constrained_decode,
+    content_positions,
+    make_windows,
+    merge_window_scores,
+    tags_to_spans,
+)
 from .types import Span
 
 MODEL_META = "civic_ner.json"
@@ -40,6 +48,32 @@ def pick_device(device: str | None = None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def quantize_int8(model):
+    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations quantized per
+    batch at run time); embeddings and LayerNorm stay fp32. Returns the quantized model."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def padding_fraction(windows: Sequence[Window], batch_size: int = 32, sort_by_length: bool = True) -> float:
+    """Share of padded positions in the batches :meth:`Tagger.window_probabilities` would build."""
+    order = batch_order(windows, sort_by_length)
+    real = padded = 0
+    for i in range(0, len(order), batch_size):
+        lengths = [len(windows[k].input_ids) for k in order[i : i + batch_size]]
+        real += sum(lengths)
+        padded += max(lengths) * len(lengths)
+    return 1.0 - real / padded if padded else 0.0
+
+
+def batch_order(windows: Sequence[Window], sort_by_length: bool = True) -> list[int]:
+    if sort_by_length:
+        return sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
+    return list(range(len(windows)))
+
+
 class Tagger:
     """A model, its tokenizer and the windowing it was trained with."""
 
@@ -53,7 +87,10 @@ class Tagger:
         self.id2label = {int(k): v for k, v in model.config.id2label.items()}
 
     @classmethod
-    def from_dir(cls, path: str | Path, device: str | None = None) -> "Tagger":
+    def from_dir(cls, path: str | Path, device: str | None = None, quantize: bool | None = None) -> "Tagger":
+        """Load a model directory. ``quantize`` applies dynamic int8 quantization to the Linear
+        layers (CPU only); ``None`` follows the directory's ``civic_ner.json`` (``"quantize": "int8"``,
+        written by ``civic-ner trim --int8``)."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         path = Path(path)
@@ -72,6 +109,12 @@ class Tagger:
             tokenizer = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as exc:
             raise ModelDirError(f"{path}: cannot load the model or tokenizer ({exc})") from None
+        if quantize is None:
+            quantize = meta.get("quantize") == "int8"
+        if quantize:
+            if target.type != "cpu":
+                raise ModelDirError(f"{path}: int8 dynamic quantization runs on CPU only, not {target}")
+            model = quantize_int8(model)
         return cls(model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target)
 
     def windows(self, texts: Sequence[str]) -> tuple[list[Window], list[int]]:
@@ -86,11 +129,14 @@ class Tagger:
                 )
         return windows, n_chars
 
-    def window_probabilities(self, windows: Sequence[Window], batch_size: int = 32, progress: bool = False):
-        """Softmax scores per token for each window; batches are length-sorted so padding stays small."""
+    def window_probabilities(
+        self, windows: Sequence[Window], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
+    ):
+        """Softmax scores per token for each window; batches are length-sorted so padding stays small
+        (``sort_by_length=False`` keeps document order, for benchmarks)."""
         import torch
 
-        order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
+        order = batch_order(windows, sort_by_length)
         results: list[np.ndarray | None] = [None] * len(windows)
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         iterator = batches
@@ -117,9 +163,11 @@ class Tagger:
             self.model.train()
         return results
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[list[Entity]]:
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
+    ) -> list[list[Entity]]:
         windows, n_chars = self.windows(texts)
-        probs = self.window_probabilities(windows, batch_size, progress)
+        probs = self.window_probabilities(windows, batch_size, progress, sort_by_length)
         by_text: dict[int, list[int]] = {}
         for k, window in enumerate(windows):
             by_text.setdefault(window.record_index, []).append(k)
@@ -130,8 +178,10 @@ class Tagger:
                 out.append([])
                 continue
             rows = np.stack(merge_window_scores(n_chars[index], [windows[k] for k in ks], [probs[k] for k in ks]))
-            best = rows.argmax(axis=1)
-            tags = [self.id2label[int(i)] for i in best]
+            labels = [self.id2label[i] for i in range(rows.shape[1])]
+            tags = constrained_decode(np.log(np.clip(rows, 1e-12, None)), labels)
+            label_index = {label: i for i, label in enumerate(labels)}
+            best = [label_index[t] for t in tags]
             positions = content_positions(text)
             index_of = {pos: i for i, pos in enumerate(positions)}
             entities = []
