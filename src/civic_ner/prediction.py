@@ -8,15 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import (
-    CharTokenizer,
-    Window,
-    constrained_decode,
-    content_positions,
-    make_windows,
-    merge_window_scores,
-    tags_to_spans,
-)
+from .alignment import Unit, Window, constrained_decode, make_windows, merge_window_scores, unit_encoder, unit_tags_to_spans
 from .types import Span
 
 MODEL_META = "civic_ner.json"
@@ -51,10 +43,16 @@ def pick_device(device: str | None = None):
 def quantize_int8(model):
     """Dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations quantized per
     batch at run time); embeddings and LayerNorm stay fp32. Returns the quantized model."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
+    import warnings
 
-    return quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def padding_fraction(windows: Sequence[Window], batch_size: int = 32, sort_by_length: bool = True) -> float:
@@ -77,10 +75,13 @@ def batch_order(windows: Sequence[Window], sort_by_length: bool = True) -> list[
 class Tagger:
     """A model, its tokenizer and the windowing it was trained with."""
 
-    def __init__(self, model, tokenizer, max_length: int = 256, stride: int = 32, device=None) -> None:
+    def __init__(
+        self, model, tokenizer, max_length: int = 256, stride: int = 32, device=None, tokenization: str = "char"
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.chars = CharTokenizer(tokenizer)
+        self.tokenization = tokenization
+        self.chars = unit_encoder(tokenizer, tokenization)
         self.max_length = max_length
         self.stride = stride
         self.device = pick_device(device) if device is None or isinstance(device, str) else device
@@ -115,19 +116,23 @@ class Tagger:
             if target.type != "cpu":
                 raise ModelDirError(f"{path}: int8 dynamic quantization runs on CPU only, not {target}")
             model = quantize_int8(model)
-        return cls(model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target)
+        return cls(
+            model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target,
+            str(meta.get("tokenization", "char")),
+        )
 
-    def windows(self, texts: Sequence[str]) -> tuple[list[Window], list[int]]:
+    def windows(self, texts: Sequence[str]) -> tuple[list[Window], list[list[Unit]]]:
+        """Model windows over all texts, and each text's units (characters or tokens)."""
         windows: list[Window] = []
-        n_chars: list[int] = []
+        all_units: list[list[Unit]] = []
         for index, text in enumerate(texts):
-            ids, owner = self.chars.encode(text)
-            n_chars.append(len(content_positions(text)))
+            ids, owner, units = self.chars.encode_units(text)
+            all_units.append(units)
             if ids:
                 windows.extend(
                     make_windows(index, ids, owner, self.max_length, self.stride, self.chars.cls_id, self.chars.sep_id)
                 )
-        return windows, n_chars
+        return windows, all_units
 
     def window_probabilities(
         self, windows: Sequence[Window], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
@@ -166,7 +171,7 @@ class Tagger:
     def predict(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
     ) -> list[list[Entity]]:
-        windows, n_chars = self.windows(texts)
+        windows, all_units = self.windows(texts)
         probs = self.window_probabilities(windows, batch_size, progress, sort_by_length)
         by_text: dict[int, list[int]] = {}
         for k, window in enumerate(windows):
@@ -177,17 +182,18 @@ class Tagger:
             if not ks:
                 out.append([])
                 continue
-            rows = np.stack(merge_window_scores(n_chars[index], [windows[k] for k in ks], [probs[k] for k in ks]))
+            units = all_units[index]
+            rows = np.stack(merge_window_scores(len(units), [windows[k] for k in ks], [probs[k] for k in ks]))
             labels = [self.id2label[i] for i in range(rows.shape[1])]
             tags = constrained_decode(np.log(np.clip(rows, 1e-12, None)), labels)
             label_index = {label: i for i, label in enumerate(labels)}
             best = [label_index[t] for t in tags]
-            positions = content_positions(text)
-            index_of = {pos: i for i, pos in enumerate(positions)}
+            starts = {u[0]: i for i, u in enumerate(units)}
+            ends = {u[1]: i for i, u in enumerate(units)}
             entities = []
-            for span in tags_to_spans(text, tags):
-                chars = [index_of[p] for p in range(span.start, span.end) if p in index_of]
-                score = float(np.mean([rows[c, best[c]] for c in chars]))
+            for span in unit_tags_to_spans(units, tags):
+                inside = range(starts[span.start], ends[span.end] + 1)
+                score = float(np.mean([rows[u, best[u]] for u in inside]))
                 entities.append(Entity(span.start, span.end, span.label, score))
             out.append(entities)
         return out

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import fileio
-from .alignment import CharTokenizer, Window, bio_labels, content_positions, make_windows, spans_to_tags
+from .alignment import CharTokenizer, Window, bio_labels, make_windows, spans_to_unit_tags, unit_encoder
 from .config import TrainConfig
 from .corpus import Record, data_hash, load_split
 from .evaluation import bootstrap_f1, format_table, span_scores
@@ -56,10 +56,11 @@ def load_splits(data_dir: str | Path) -> dict[str, list[Record]]:
 def training_windows(records: list[Record], chars: CharTokenizer, label_ids: dict[str, int], config: TrainConfig):
     windows: list[Window] = []
     for index, record in enumerate(records):
-        ids, owner = chars.encode(record.text)
+        ids, owner, units = chars.encode_units(record.text)
         if not ids:
             continue
-        tags = [label_ids[t] for t in spans_to_tags(record.text, record.spans)]
+        unit_tags, _ = spans_to_unit_tags(units, record.spans)
+        tags = [label_ids[t] for t in unit_tags]
         windows.extend(
             make_windows(index, ids, owner, config.max_length, config.stride, chars.cls_id, chars.sep_id, tags)
         )
@@ -115,7 +116,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     label_ids = {label: i for i, label in enumerate(labels)}
     tokenizer = load_tokenizer(config.model)
     model = load_token_classifier(config.model, labels).to(device)
-    chars = CharTokenizer(tokenizer)
+    chars = unit_encoder(tokenizer, config.tokenization)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     windows = training_windows(splits["train"], chars, label_ids, config)
@@ -143,7 +144,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     steps_per_epoch = (len(windows) + config.batch_size - 1) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    tagger = Tagger(model, tokenizer, config.max_length, config.stride, device)
+    tagger = Tagger(model, tokenizer, config.max_length, config.stride, device, config.tokenization)
     rng = random.Random(config.seed)
 
     best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
@@ -205,6 +206,7 @@ def save_model(model, tokenizer, config: TrainConfig, target: Path, metrics: dic
             "tags": [model.config.id2label[i] for i in range(len(model.config.id2label))],
             "max_length": config.max_length,
             "stride": config.stride,
+            "tokenization": config.tokenization,
             "base_model": config.model,
             "data_hash": hash_,
             "config": config.to_dict(),
