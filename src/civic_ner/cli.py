@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model on held-out spans (same as python evaluate.py)")
     add_evaluate_args(p)
     p.set_defaults(func=cmd_evaluate)
+    from .loop_cli import add_loop_commands
+
+    add_loop_commands(sub)  # ls push|pull, retrain, curve, suggest
     return parser
 
 
