@@ -143,14 +143,35 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .report import evaluate_model
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     report = evaluate_model(
-        args.model, args.data_dir, args.split, baselines=not args.no_baselines, examples=args.examples
+        args.model, args.data_dir, args.split, baselines=not args.no_baselines, examples=args.examples,
+        quantize=True if args.int8 else None,
     )
     print(report["text"])
     if args.json:
         from . import fileio
 
         fileio.write_json(args.json, report["json"])
+    return 0
+
+
+def cmd_trim(args: argparse.Namespace) -> int:
+    from .trimming import TrimError, corpus_texts, trim_model
+
+    try:
+        result = trim_model(args.model, args.output, corpus_texts(args.corpus), int8=args.int8)
+    except TrimError as exc:
+        return fail(str(exc))
+    print(
+        f"{args.model} -> {result.output_dir}: vocabulary {result.vocab_before} -> {result.vocab_after} rows, "
+        f"{result.bytes_before / 1e6:.1f} MB -> {result.bytes_after / 1e6:.1f} MB on disk, "
+        f"{result.checked_chars} characters map to the same (remapped) ids{', int8 at load' if args.int8 else ''} "
+        f"({result.seconds:.1f} s)"
+    )
     return 0
 
 
@@ -192,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .loop_cli import add_loop_commands
 
     add_loop_commands(sub)  # ls push|pull, retrain, curve, suggest
+    p = sub.add_parser("trim", help="cut the embedding matrix to the pieces a character-fed model can use")
+    p.add_argument("--model", required=True, help="a model directory written by train.py")
+    p.add_argument("-o", "--output", required=True, help="directory for the trimmed model")
+    p.add_argument("--corpus", default="data", help="directory whose *.jsonl sections must stay covered (default: %(default)s)")
+    p.add_argument("--int8", action="store_true", help="also mark the copy to load with dynamic int8 quantization")
+    p.set_defaults(func=cmd_trim)
     return parser
 
 
@@ -210,6 +237,8 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--no-baselines", action="store_true", help="skip the rules and LAC columns")
     p.add_argument("--examples", type=int, default=5, help="error examples shown per kind")
+    p.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers at load (CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def run(func, args: argparse.Namespace) -> int:

@@ -1,0 +1,182 @@
+"""Vocabulary trimming, int8 loading and length-sorted batching, on tiny random models (fast)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from civic_ner import cli
+from civic_ner.alignment import bio_labels
+from civic_ner.prediction import MODEL_META, Tagger, padding_fraction
+from civic_ner.trimming import TRIM_META, TrimError, trim_model, verify_trim
+
+TEXTS = [
+    "乳山市妇联组织“虹桥拉手”活动，累计帮扶1125名困境儿童，投入268.94万元。",
+    "威海市民政局：2023年发放低保金3,200万元；ＡＢＣ项目惠及5.6万人。",
+]
+
+
+def civic_model_dir(encoder_dir: Path, out: Path, tokenizer=None) -> Path:
+    """A civic-ner model directory (random head) around a tiny encoder."""
+    from transformers import AutoTokenizer
+
+    from civic_ner.encoder import load_token_classifier
+
+    torch.manual_seed(0)
+    model = load_token_classifier(str(encoder_dir), bio_labels())
+    model.save_pretrained(out)
+    (tokenizer or AutoTokenizer.from_pretrained(encoder_dir)).save_pretrained(out)
+    (out / MODEL_META).write_text(json.dumps({"max_length": 24, "stride": 4}), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def wordpiece_model(tmp_path_factory, gold_records) -> Path:
+    """A tiny BERT whose WordPiece vocabulary holds every corpus character plus pieces the texts
+    never need (the shared ``tiny_encoder_dir`` passes ``vocab_file=``, which transformers 5
+    ignores, so its vocabulary is the five specials only)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("wp-encoder")
+    chars = sorted({ch for r in gold_records for ch in r.text if not ch.isspace()})
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "##a", "##1", "xyz", "Ω", *chars]
+    tokenizer = BertTokenizerFast(vocab={p: i for i, p in enumerate(pieces)}, do_lower_case=False)
+    assert tokenizer("乳山", add_special_tokens=False)["input_ids"] == [pieces.index("乳"), pieces.index("山")]
+    tokenizer.save_pretrained(out)
+    config = BertConfig(
+        vocab_size=len(pieces), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(out)
+    return civic_model_dir(out, tmp_path_factory.mktemp("wp-model"))
+
+
+@pytest.fixture(scope="module")
+def unigram_model(tmp_path_factory) -> Path:
+    """e5-like pipeline: NFKC normaliser, Metaspace ▁ prefix, Unigram pieces (some multi-character),
+    so full-width letters go through the fallback path and ▁ must survive trimming."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("unigram-encoder")
+    chars = sorted({ch for t in TEXTS for ch in t if not ch.isspace()} - set("ＡＢＣ"))
+    extra = ["的", "是", "了", "人民", "妇联", "市民", "▁乳", "Ж", "Ω"]  # not needed by the texts per character
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁", *extra[:4], *chars, "A", "B", "C", *extra[4:], "<mask>"]
+    vocab = [(p, 0.0 if p.startswith("<") else -5.0 - (i % 7)) for i, p in enumerate(pieces)]
+    vocab[pieces.index("Ж")] = ("Ж", -30.0)  # the lowest score: trimming must keep the unk penalty
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )
+    fast.save_pretrained(out)
+    config = BertConfig(
+        vocab_size=len(pieces) + 3, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128, pad_token_id=1,
+    )
+    BertModel(config).save_pretrained(out)
+    return civic_model_dir(out, tmp_path_factory.mktemp("unigram-model"))
+
+
+def assert_same_predictions(original: Tagger, trimmed: Tagger, texts, keep):
+    new_id = {old: new for new, old in enumerate(keep)}
+    wa, _ = original.windows(texts)
+    wb, _ = trimmed.windows(texts)
+    assert [[new_id[i] for i in w.input_ids] for w in wa] == [w.input_ids for w in wb]
+    for pa, pb in zip(original.window_probabilities(wa), trimmed.window_probabilities(wb)):
+        np.testing.assert_allclose(pa, pb, atol=1e-6)
+    assert original.predict(texts) == trimmed.predict(texts)
+
+
+@pytest.mark.parametrize("fixture", ["wordpiece_model", "unigram_model"])
+def test_trimming_keeps_ids_and_predictions(fixture, request, tmp_path):
+    model_dir = request.getfixturevalue(fixture)
+    # only the first text is "the corpus"; no extra ranges, so the trim is drastic
+    result = trim_model(model_dir, tmp_path / "trimmed", TEXTS[:1], ranges=[(0x30, 0x39)])
+    assert result.mismatches == []
+    needed = {ch for ch in TEXTS[0] if not ch.isspace()} | set("0123456789")
+    assert len(needed) < result.vocab_after < min(result.vocab_before, len(needed) + 12)
+    original, trimmed = Tagger.from_dir(model_dir), Tagger.from_dir(tmp_path / "trimmed")
+    assert trimmed.model.get_input_embeddings().weight.shape[0] == result.vocab_after
+    assert trimmed.model.config.vocab_size == result.vocab_after
+    keep = json.loads((tmp_path / "trimmed" / TRIM_META).read_text())["kept_original_ids"]
+    assert len(keep) == result.vocab_after and keep == sorted(keep)
+    # the reloaded (saved) tokenizer agrees character by character, specials included
+    chars = set(TEXTS[0]) | set("0123456789")
+    assert verify_trim(original.tokenizer, trimmed.tokenizer, keep, chars) == []
+    np.testing.assert_array_equal(
+        trimmed.model.get_input_embeddings().weight.detach().numpy(),
+        original.model.get_input_embeddings().weight.detach().numpy()[keep],
+    )
+    assert_same_predictions(original, trimmed, TEXTS[:1] + ["12345", "投入268.94万元"], keep)
+    meta = json.loads((tmp_path / "trimmed" / MODEL_META).read_text())
+    assert meta["max_length"] == 24 and meta["trimmed"]["vocab_after"] == result.vocab_after
+
+
+def test_unigram_trim_keeps_fallback_pieces_and_unk_penalty(unigram_model, tmp_path):
+    trim_model(unigram_model, tmp_path / "t", TEXTS)  # full-width ＡＢＣ fall back to A, B, C via NFKC
+    original, trimmed = Tagger.from_dir(unigram_model), Tagger.from_dir(tmp_path / "t")
+    keep = json.loads((tmp_path / "t" / TRIM_META).read_text())["kept_original_ids"]
+    vocab = original.tokenizer.get_vocab()
+    assert vocab["▁"] in keep and vocab["Ж"] in keep  # word-start piece; lowest score (unk penalty)
+    assert vocab["人民"] not in keep and vocab["Ω"] not in keep  # outside corpus and ranges
+    assert trimmed.chars.char_ids("Ａ") == [keep.index(vocab["A"])]
+    assert verify_trim(original.tokenizer, trimmed.tokenizer, keep, "".join(TEXTS)) == []
+    assert_same_predictions(original, trimmed, TEXTS, keep)
+
+
+def test_trim_refuses_bad_input(tmp_path, wordpiece_model):
+    (tmp_path / "empty").mkdir()
+    code = cli.main(["trim", "--model", str(tmp_path / "empty"), "-o", str(tmp_path / "out")])
+    assert code == 2 and not (tmp_path / "out").exists()
+    with pytest.raises(TrimError, match="must differ"):
+        trim_model(wordpiece_model, wordpiece_model, TEXTS)
+    subword = tmp_path / "subword"
+    shutil.copytree(wordpiece_model, subword)
+    meta = json.loads((subword / MODEL_META).read_text())
+    (subword / MODEL_META).write_text(json.dumps({**meta, "tokenization": "subword"}))
+    with pytest.raises(TrimError, match="per-character"):
+        trim_model(subword, tmp_path / "out2", TEXTS)
+
+
+def test_cli_trim_with_int8_flag(tmp_path, wordpiece_model, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(
+        "".join(json.dumps({"id": str(i), "text": t, "spans": []}, ensure_ascii=False) + "\n" for i, t in enumerate(TEXTS)),
+        encoding="utf-8",
+    )
+    code = cli.main(["trim", "--model", str(wordpiece_model), "-o", str(tmp_path / "t8"), "--corpus", str(data), "--int8"])
+    assert code == 0, capsys.readouterr().err
+    assert "int8 at load" in capsys.readouterr().out
+    tagger = Tagger.from_dir(tmp_path / "t8")  # the saved variant quantizes itself at load
+    assert type(tagger.model.bert.encoder.layer[0].intermediate.dense).__module__.startswith("torch.ao.nn.quantized")
+    assert not Tagger.from_dir(tmp_path / "t8", quantize=False).model.bert.encoder.layer[0].intermediate.dense.__class__.__module__.startswith("torch.ao")
+
+
+def test_int8_loading_gives_same_shaped_output(wordpiece_model):
+    fp32 = Tagger.from_dir(wordpiece_model)
+    int8 = Tagger.from_dir(wordpiece_model, quantize=True)
+    windows, _ = fp32.windows(TEXTS)
+    a, b = fp32.window_probabilities(windows), int8.window_probabilities(windows)
+    assert [x.shape for x in a] == [y.shape for y in b]
+    for y in b:
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+    for doc in int8.predict(TEXTS):
+        for e in doc:
+            assert 0.0 < e.score <= 1.0
+
+
+def test_length_sorting_cuts_padding_and_changes_no_prediction(wordpiece_model):
+    tagger = Tagger.from_dir(wordpiece_model)
+    texts = [TEXTS[0] * 3, "投入268万元", TEXTS[1] * 2, "帮扶", TEXTS[0]]
+    windows, _ = tagger.windows(texts)
+    assert padding_fraction(windows, 2, sort_by_length=True) <= padding_fraction(windows, 2, sort_by_length=False)
+    assert tagger.predict(texts, batch_size=2) == tagger.predict(texts, batch_size=2, sort_by_length=False)
