@@ -1,1 +1,32 @@
-"""civic-ner: NER for Chinese civic news bulletins."""
+"""civic-ner: NER for Chinese civic news bulletins.
+
+>>> from civic_ner import load          # doctest: +SKIP
+>>> ner = load("runs/default/model")
+>>> doc = ner("乳山市妇联投入268.94万元帮扶1125名困境儿童")
+>>> [(e.text, e.label, e.value) for e in doc.entities]
+
+Importing the package is cheap: torch and transformers load on the first ``load()``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__all__ = ["load", "Doc", "DocEntity", "NER"]
+
+if TYPE_CHECKING:
+    from .predict_io import NER, Doc, DocEntity
+
+
+def load(model_dir, device: str | None = None, clean: bool = True) -> "NER":
+    """Load a trained model directory; returns ``ner`` with ``ner(text) -> Doc`` and ``ner.pipe(texts)``."""
+    from .predict_io import load as _load
+
+    return _load(model_dir, device=device, clean=clean)
+
+
+def __getattr__(name: str):
+    if name in ("NER", "Doc", "DocEntity"):
+        from . import predict_io
+
+        return getattr(predict_io, name)
+    raise AttributeError(f"module 'civic_ner' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``civic-ner`` command: corpus building, training, evaluation.
+"""The ``civic-ner`` command: corpus building, training, evaluation, prediction.
 
 Every user-facing error is one line naming the file and the problem, with a non-zero exit code.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from . import corpus
@@ -159,6 +160,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- predict
+
+EXIT_SOME_INPUTS_FAILED = 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict_io import load, predict_files
+
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.output not in (None, "-") and Path(args.output).is_dir():
+        return fail(f"{args.output}: is a directory; -o takes a file name")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in front of our own output
+    started = time.perf_counter()
+    ner = load(args.model, device=args.device)
+    loaded = time.perf_counter() - started
+
+    def report(name: str, message: str) -> None:
+        print(f"civic-ner: error: {name}: {message}", file=sys.stderr)
+
+    summary = predict_files(ner, args.inputs, args.format, args.output, args.batch_size, report=report)
+    target = args.output if args.output not in (None, "-") else "stdout"
+    if summary.written:
+        print(
+            f"{summary.documents} documents, {summary.entities} entities -> {target} "
+            f"(model loaded in {loaded:.1f} s, predicted in {time.perf_counter() - started - loaded:.1f} s)",
+            file=sys.stderr,
+        )
+    else:
+        print("civic-ner: error: no input could be read; nothing written", file=sys.stderr)
+    if summary.failed:
+        print(f"civic-ner: {len(summary.failed)} input(s) failed", file=sys.stderr)
+        return EXIT_SOME_INPUTS_FAILED
+    return 0
+
+
+def add_predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="text files, directories (*.txt, recursively) or - for stdin")
+    p.add_argument("--model", required=True, help="a model directory written by train.py (runs/<name>/model)")
+    p.add_argument("--format", choices=["jsonl", "labelstudio", "html", "csv"], default="jsonl")
+    p.add_argument("-o", "--output", default=None, help="output file (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=32, help="model windows per forward pass (default: %(default)s)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+
+
 def cmd_trim(args: argparse.Namespace) -> int:
     from .trimming import TrimError, corpus_texts, trim_model
 
@@ -219,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="data", help="directory whose *.jsonl sections must stay covered (default: %(default)s)")
     p.add_argument("--int8", action="store_true", help="also mark the copy to load with dynamic int8 quantization")
     p.set_defaults(func=cmd_trim)
+    p = sub.add_parser("predict", help="tag new bulletins (JSONL, Label Studio pre-annotations, HTML page, CSV)")
+    add_predict_args(p)
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

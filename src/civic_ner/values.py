@@ -85,7 +85,8 @@ def parse_number(s: str) -> tuple[Decimal, bool]:
 
 
 _NUMBER_CHARS = "0-9.零〇一二两三四五六七八九十百千万亿多余—\\-~～至到"
-_SURFACE = re.compile(rf"^(?P<num>[{_NUMBER_CHARS}]+)(?P<unit>[^{_NUMBER_CHARS}]+)$")
+# The unit may be missing: a headline count whose noun is left out (``50余企业`` -> COUNT ``50余``).
+_SURFACE = re.compile(rf"^(?P<num>[{_NUMBER_CHARS}]+)(?P<unit>[^{_NUMBER_CHARS}]*)$")
 
 
 def _split(surface: str) -> tuple[Decimal, Decimal | None, bool, str]:
@@ -139,8 +140,11 @@ _NOT_COUNT_UNITS = frozenset(
 
 
 def parse_count(surface: str) -> CountValue:
-    """``12.3万户`` -> 123000 户; ``一万余人`` -> 10000 人, approximate; ``170余人次`` -> 170 人次."""
+    """``12.3万户`` -> 123000 户; ``一万余人`` -> 10000 人, approximate; ``170余人次`` -> 170 人次.
+
+    A count without a measure word (``50余`` in ``50余企业``, as the label spec allows) has unit ``""``.
+    """
     low, high, approximate, unit = _split(surface)
-    if not re.fullmatch(r"[\u4e00-\u9fff]+", unit) or unit in _NOT_COUNT_UNITS or unit in _CURRENCIES:
+    if unit and not re.fullmatch(r"[\u4e00-\u9fff]+", unit) or unit in _NOT_COUNT_UNITS or unit in _CURRENCIES:
         raise ValueError(f"not a count measure word {unit!r} in {surface!r}")
     return CountValue(_to_int(low, surface), unit, approximate, None if high is None else _to_int(high, surface))
