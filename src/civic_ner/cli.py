@@ -150,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     report = evaluate_model(
         args.model, args.data_dir, args.split, baselines=not args.no_baselines, examples=args.examples,
-        quantize=True if args.int8 else None,
+        precision="int8" if args.int8 else "bf16" if args.bf16 else None,
     )
     print(report["text"])
     if args.json:
@@ -216,13 +216,14 @@ def cmd_trim(args: argparse.Namespace) -> int:
     from .trimming import TrimError, corpus_texts, trim_model
 
     try:
-        result = trim_model(args.model, args.output, corpus_texts(args.corpus), int8=args.int8)
+        precision = "int8" if args.int8 else "bf16" if args.bf16 else None
+        result = trim_model(args.model, args.output, corpus_texts(args.corpus), precision=precision)
     except TrimError as exc:
         return fail(str(exc))
     print(
         f"{args.model} -> {result.output_dir}: vocabulary {result.vocab_before} -> {result.vocab_after} rows, "
         f"{result.bytes_before / 1e6:.1f} MB -> {result.bytes_after / 1e6:.1f} MB on disk, "
-        f"{result.checked_chars} characters map to the same (remapped) ids{', int8 at load' if args.int8 else ''} "
+        f"{result.checked_chars} characters map to the same (remapped) ids{f', {precision} at load' if precision else ''} "
         f"({result.seconds:.1f} s)"
     )
     return 0
@@ -270,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a model directory written by train.py")
     p.add_argument("-o", "--output", required=True, help="directory for the trimmed model")
     p.add_argument("--corpus", default="data", help="directory whose *.jsonl sections must stay covered (default: %(default)s)")
-    p.add_argument("--int8", action="store_true", help="also mark the copy to load with dynamic int8 quantization")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true", help="mark the copy to load with dynamic int8 quantization")
+    precision.add_argument("--bf16", action="store_true", help="mark the copy to load in bf16 (CPUs with AMX/AVX512-BF16)")
     p.set_defaults(func=cmd_trim)
     p = sub.add_parser("predict", help="tag new bulletins (JSONL, Label Studio pre-annotations, HTML page, CSV)")
     add_predict_args(p)
@@ -293,7 +296,9 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--no-baselines", action="store_true", help="skip the rules and LAC columns")
     p.add_argument("--examples", type=int, default=5, help="error examples shown per kind")
-    p.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers at load (CPU)")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers at load (CPU)")
+    precision.add_argument("--bf16", action="store_true", help="run in bf16 (fast on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 

@@ -40,19 +40,47 @@ def pick_device(device: str | None = None):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
 def quantize_int8(model):
-    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8, activations quantized per
-    batch at run time); embeddings and LayerNorm stay fp32. Returns the quantized model."""
+    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8 per output channel,
+    activations quantized per batch at run time); embeddings and LayerNorm stay fp32."""
     import warnings
 
     import torch
 
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, still works
         warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        from torch.ao.quantization import quantize_dynamic
+        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        return quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model.eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has native bf16 matmuls (AVX512-BF16 / AMX); elsewhere bf16 is emulated and slow."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def set_precision(model, precision: str, device):
+    """The model in ``precision``: fp32 (as loaded), bf16 (all weights) or int8 (CPU dynamic)."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
+    if precision == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"int8 dynamic quantization runs on CPU only, not {device}")
+        return quantize_int8(model)
+    if precision == "bf16":
+        return model.to(torch.bfloat16)
+    return model
 
 
 def padding_fraction(windows: Sequence[Window], batch_size: int = 32, sort_by_length: bool = True) -> float:
@@ -88,10 +116,13 @@ class Tagger:
         self.id2label = {int(k): v for k, v in model.config.id2label.items()}
 
     @classmethod
-    def from_dir(cls, path: str | Path, device: str | None = None, quantize: bool | None = None) -> "Tagger":
-        """Load a model directory. ``quantize`` applies dynamic int8 quantization to the Linear
-        layers (CPU only); ``None`` follows the directory's ``civic_ner.json`` (``"quantize": "int8"``,
-        written by ``civic-ner trim --int8``)."""
+    def from_dir(
+        cls, path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None
+    ) -> "Tagger":
+        """Load a model directory. ``precision`` is fp32, bf16 (weights and activations; fast on CPUs
+        with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers, CPU only);
+        ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json`` decides
+        (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
         path = Path(path)
@@ -110,12 +141,12 @@ class Tagger:
             tokenizer = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as exc:
             raise ModelDirError(f"{path}: cannot load the model or tokenizer ({exc})") from None
-        if quantize is None:
-            quantize = meta.get("quantize") == "int8"
-        if quantize:
-            if target.type != "cpu":
-                raise ModelDirError(f"{path}: int8 dynamic quantization runs on CPU only, not {target}")
-            model = quantize_int8(model)
+        if precision is None:
+            precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "fp32"))
+        try:
+            model = set_precision(model, precision, target)
+        except ValueError as exc:
+            raise ModelDirError(f"{path}: {exc}") from None
         return cls(
             model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target,
             str(meta.get("tokenization", "char")),

@@ -27,13 +27,13 @@ def evaluate_model(
     split: str = "test",
     baselines: bool = True,
     examples: int = 5,
-    quantize: bool | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Scores, seqeval cross-check, error breakdown and bootstrap interval, as text and JSON."""
     records = load_split(data_dir, split)
     if not records:
         raise ValueError(f"{data_dir}: the {split} split is empty")
-    tagger = Tagger.from_dir(model_dir, quantize=quantize)
+    tagger = Tagger.from_dir(model_dir, precision=precision)
     texts = [r.text for r in records]
     gold = [r.spans for r in records]
     predicted = tagger.predict_spans(texts)

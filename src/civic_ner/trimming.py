@@ -203,7 +203,7 @@ def trim_model(
     output_dir: str | Path,
     texts: Iterable[str] = (),
     ranges: Iterable[tuple[int, int]] = DEFAULT_KEEP_RANGES,
-    int8: bool = False,
+    precision: str | None = None,
 ) -> TrimResult:
     """Write a trimmed copy of a civic-ner model directory to ``output_dir`` (atomically)."""
     from tokenizers import Tokenizer
@@ -247,8 +247,8 @@ def trim_model(
     _slice_embeddings(model, keep)
 
     meta["trimmed"] = {"from": str(model_dir), "vocab_before": vocab_before, "vocab_after": len(keep)}
-    if int8:
-        meta["quantize"] = "int8"
+    if precision and precision != "fp32":
+        meta["precision"] = precision  # applied by Tagger.from_dir at load; weights stay fp32 on disk
     with fileio.atomic_dir(output_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         new_tokenizer.save_pretrained(tmp)
