@@ -132,3 +132,25 @@ def test_unknown_label_in_data_is_refused(tmp_path, gold_records, capsys):
     code = cli.main(["train", "--config", str(cfg), "--data-dir", str(small), "--output-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2 and "unknown label 'PERSON'" in err and "train.jsonl" in err
+
+
+def test_mention_replacement_keeps_spans_aligned(gold_records):
+    import random
+
+    from civic_ner.training import mention_pool, replace_mentions
+
+    pool = mention_pool(gold_records)
+    rng = random.Random(0)
+    changed = 0
+    for record in gold_records:
+        copy = replace_mentions(record, pool, rng, prob=0.5)
+        assert len(copy.spans) == len(record.spans)
+        for old, new in zip(sorted(record.spans), copy.spans):
+            assert new.label == old.label
+            surface = copy.text[new.start : new.end]
+            if old.label in ("MONEY", "COUNT"):
+                assert surface == record.text[old.start : old.end]
+            else:
+                assert surface in pool[old.label]
+        changed += copy.text != record.text
+    assert changed > 10

@@ -31,6 +31,8 @@ class TrainConfig:
     seed: int = 13
     freeze_embeddings: bool = True  # few hundred sections: do not move 96M embedding weights
     grad_clip: float = 1.0
+    augment_copies: int = 0  # per epoch, extra copies of the train sections with ORG/PROGRAM mentions swapped
+    augment_prob: float = 0.5  # chance that each ORG/PROGRAM mention of a copy is swapped
     device: str | None = None  # None: CUDA when present, else CPU
     promote_tolerance: float = 0.01  # `civic-ner retrain` promotes when new micro F1 >= old - this
 

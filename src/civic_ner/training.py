@@ -67,6 +67,36 @@ def training_windows(records: list[Record], chars: CharTokenizer, label_ids: dic
     return windows
 
 
+def mention_pool(records: list[Record], labels: tuple[str, ...] = ("ORG", "PROGRAM")) -> dict[str, list[str]]:
+    pool: dict[str, set[str]] = {label: set() for label in labels}
+    for record in records:
+        for span in record.spans:
+            if span.label in pool and "\n" not in record.text[span.start : span.end]:
+                pool[span.label].add(record.text[span.start : span.end])
+    return {label: sorted(mentions) for label, mentions in pool.items()}
+
+
+def replace_mentions(record: Record, pool: dict[str, list[str]], rng: random.Random, prob: float) -> Record:
+    """A copy of the record where some ORG/PROGRAM mentions are swapped for other training mentions
+    of the same type (mention replacement, Dai & Adel 2020): new contexts for names, same labels."""
+    pieces: list[str] = []
+    spans = []
+    cursor = length = 0
+    for span in sorted(record.spans):
+        before = record.text[cursor : span.start]
+        pieces.append(before)
+        length += len(before)
+        surface = record.text[span.start : span.end]
+        if span.label in pool and pool[span.label] and rng.random() < prob:
+            surface = rng.choice(pool[span.label])
+        spans.append(type(span)(length, length + len(surface), span.label))
+        pieces.append(surface)
+        length += len(surface)
+        cursor = span.end
+    pieces.append(record.text[cursor:])
+    return Record(record.id + "#aug", "".join(pieces), spans, record.source)
+
+
 def collate(batch: list[Window], pad_id: int):
     import torch
 
@@ -120,6 +150,8 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     windows = training_windows(splits["train"], chars, label_ids, config)
+    pool = mention_pool(splits["train"])
+    augment_rng = random.Random(config.seed + 1)
     log(
         f"device {device} | model {config.model} | train {len(splits['train'])} sections ({len(windows)} windows), "
         f"dev {len(splits['dev'])}, test {len(splits['test'])}"
@@ -141,7 +173,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
             {"params": head, "lr": config.head_learning_rate, "weight_decay": 0.0},
         ]
     )
-    steps_per_epoch = (len(windows) + config.batch_size - 1) // config.batch_size
+    steps_per_epoch = (len(windows) * (1 + config.augment_copies) + config.batch_size - 1) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     tagger = Tagger(model, tokenizer, config.max_length, config.stride, device, config.tokenization)
@@ -152,11 +184,15 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     bar = tqdm(total=total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = list(range(len(windows)))
+        epoch_windows = list(windows)
+        for _ in range(config.augment_copies):
+            copies = [replace_mentions(r, pool, augment_rng, config.augment_prob) for r in splits["train"]]
+            epoch_windows += training_windows(copies, chars, label_ids, config)
+        order = list(range(len(epoch_windows)))
         rng.shuffle(order)
         losses = []
         for i in range(0, len(order), config.batch_size):
-            ids, mask, gold = collate([windows[k] for k in order[i : i + config.batch_size]], chars.pad_id)
+            ids, mask, gold = collate([epoch_windows[k] for k in order[i : i + config.batch_size]], chars.pad_id)
             loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=gold.to(device)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
