@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup train test evaluate clean
+.PHONY: setup setup-test train test clean
 
 $(BIN)/civic-ner: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,18 @@ $(BIN)/civic-ner: pyproject.toml
 
 setup: $(BIN)/civic-ner
 
+# Tests also need the optional extras: a real Label Studio server and matplotlib.
+$(VENV)/.test-extras: $(BIN)/civic-ner
+	$(BIN)/python -m pip install -e ".[dev,labelstudio,curve]"
+	touch $@
+
+setup-test: $(VENV)/.test-extras
+
 train: setup
 	$(BIN)/python train.py --config $(CONFIG)
 	$(BIN)/python evaluate.py --model runs/$(basename $(notdir $(CONFIG)))/model
 
-test: setup
+test: setup-test
 	$(BIN)/python -m pytest
 
 clean:

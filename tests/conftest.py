@@ -32,9 +32,3 @@ def tiny_encoder_dir(tmp_path_factory, gold_records) -> Path:
     )
     BertModel(config).save_pretrained(out)
     return out
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "labelstudio: needs label-studio installed; starts a real server on 127.0.0.1 (slow)"
-    )
