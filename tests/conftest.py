@@ -24,7 +24,7 @@ def tiny_encoder_dir(tmp_path_factory, gold_records) -> Path:
     chars = sorted({ch for r in gold_records for ch in r.text if not ch.isspace()})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
     (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=False, tokenize_chinese_chars=True)
+    tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=False, tokenize_chinese_chars=True)
     tokenizer.save_pretrained(out)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,

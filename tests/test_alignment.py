@@ -148,3 +148,11 @@ def test_char_units_match_character_tags(gold_records, tiny_encoder_dir):
         _, _, units = chars.encode_units(record.text)
         tags, misaligned = spans_to_unit_tags(units, record.spans)
         assert misaligned == 0 and tags == spans_to_tags(record.text, record.spans)
+
+
+def test_tiny_fixture_tokenizer_knows_the_corpus_characters(tiny_encoder_dir, gold_records):
+    from transformers import AutoTokenizer
+
+    chars = CharTokenizer(AutoTokenizer.from_pretrained(tiny_encoder_dir))
+    ids, _ = chars.encode(gold_records[0].text)
+    assert chars.unk_id not in ids
