@@ -134,7 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(config, output_dir)
     test = result.metrics["test"]
     low, high = test["micro"]["f1_ci95"]
-    print(f"\nHeld-out test ({result.metrics['best_epoch']=}, {result.seconds:.0f} s on {result.metrics['device']}):")
+    print(
+        f"\nHeld-out test scores (best epoch {result.metrics['best_epoch']} of {result.metrics['epochs_run']}, "
+        f"{result.seconds:.0f} s on {result.metrics['device']}):"
+    )
     print(format_table({"model": test}))
     print(f"micro F1 95% bootstrap interval: [{low:.3f}, {high:.3f}]")
     print(f"model: {output_dir / 'model'}   metrics: {output_dir / 'metrics.json'}")
