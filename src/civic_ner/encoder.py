@@ -457,14 +457,23 @@ def load_tokenizer(name_or_path: str) -> Any:
 
 
 def load_token_classifier(name_or_path: str, labels: list[str]) -> Any:
-    """Encoder + freshly initialised token-classification head for ``labels``."""
-    from transformers import AutoModelForTokenClassification
+    """Encoder + freshly initialised token-classification head for ``labels``.
 
-    return AutoModelForTokenClassification.from_pretrained(
-        resolve_encoder(name_or_path),
-        id2label=dict(enumerate(labels)),  # num_labels follows from it
-        label2id={label: i for i, label in enumerate(labels)},
-    )
+    The "classifier weights MISSING" load report is expected here (the head is new), so it is muted.
+    """
+    from transformers import AutoModelForTokenClassification
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModelForTokenClassification.from_pretrained(
+            resolve_encoder(name_or_path),
+            id2label=dict(enumerate(labels)),  # num_labels follows from it
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def load_encoder_model(name_or_path: str) -> Any:
