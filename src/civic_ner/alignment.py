@@ -25,44 +25,24 @@ def content_positions(text: str) -> list[int]:
     return [i for i, ch in enumerate(text) if not ch.isspace()]
 
 
+def char_units(text: str) -> list[tuple[int, int]]:
+    """One unit per content character."""
+    return [(p, p + 1) for p in content_positions(text)]
+
+
 def spans_to_tags(text: str, spans: Sequence[Span]) -> list[str]:
     """One BIO tag per content character (see :func:`content_positions`)."""
-    positions = content_positions(text)
-    index_of = {pos: i for i, pos in enumerate(positions)}
-    tags = ["O"] * len(positions)
-    for span in sorted(spans):
-        inside = [index_of[p] for p in range(span.start, span.end) if p in index_of]
-        if not inside or span.start not in index_of or span.end - 1 not in index_of:
-            raise ValueError(f"span {text[span.start:span.end]!r} [{span.start}:{span.end}] starts or ends on whitespace")
-        for n, i in enumerate(inside):
-            tags[i] = ("B-" if n == 0 else "I-") + span.label
+    tags, misaligned = spans_to_unit_tags(char_units(text), spans)
+    if misaligned:
+        bad = [s for s in spans if text[s.start : s.end] != text[s.start : s.end].strip() or s.start >= s.end]
+        shown = ", ".join(f"{text[s.start:s.end]!r} [{s.start}:{s.end}]" for s in bad[:3])
+        raise ValueError(f"span(s) {shown} start or end on whitespace")
     return tags
 
 
 def tags_to_spans(text: str, tags: Sequence[str]) -> list[Span]:
-    """Decode BIO tags over content characters into character spans.
-
-    An ``I-X`` that does not continue an ``X`` entity opens a new one (the usual lenient decoding
-    of model output; gold tags never contain it).
-    """
-    positions = content_positions(text)
-    if len(tags) != len(positions):
-        raise ValueError(f"{len(tags)} tags for {len(positions)} content characters")
-    spans: list[Span] = []
-    current: tuple[int, int, str] | None = None  # (start index, last index, label)
-    for i, tag in enumerate(tags):
-        prefix, _, label = tag.partition("-")
-        if current and prefix == "I" and label == current[2]:
-            current = (current[0], i, label)
-            continue
-        if current:
-            spans.append(Span(positions[current[0]], positions[current[1]] + 1, current[2]))
-            current = None
-        if prefix in ("B", "I"):
-            current = (i, i, label)
-    if current:
-        spans.append(Span(positions[current[0]], positions[current[1]] + 1, current[2]))
-    return spans
+    """Decode BIO tags over content characters into character spans (see :func:`unit_tags_to_spans`)."""
+    return unit_tags_to_spans(char_units(text), tags)
 
 
 def constrained_decode(log_probs, labels: Sequence[str]) -> list[str]:
@@ -172,7 +152,7 @@ class CharTokenizer:
     def encode_units(self, text: str) -> tuple[list[int], list[int], list[Unit]]:
         """(token ids, unit index of each token, character range of each unit); a unit is a character."""
         ids, owner = self.encode(text)
-        return ids, owner, [(p, p + 1) for p in content_positions(text)]
+        return ids, owner, char_units(text)
 
     def encode(self, text: str) -> tuple[list[int], list[int]]:
         """(token ids, index of the content character each token belongs to)."""

@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -97,20 +96,6 @@ def _micro_f1(scores: dict[str, Any] | None) -> float:
     return float(scores["micro"]["f1"]) if scores else float("nan")
 
 
-def replace_dir(source: Path, target: Path) -> None:
-    """Move ``source`` onto ``target`` (same parent filesystem): the old target is swapped out, then removed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-    os.replace(source, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def gate_table(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """Old vs new precision/recall/F1 per type on the same held-out split."""
     header = f"{'':<8} {'support':>7}  {'old P':>6} {'old R':>6} {'old F1':>6}  {'new P':>6} {'new R':>6} {'new F1':>6}  {'ΔF1':>6}"
@@ -194,11 +179,11 @@ def retrain(
         }
         fileio.write_json(candidate / "gate.json", gate)
         if promoted:
-            replace_dir(candidate, current)
+            fileio.replace_dir(candidate, current)
             final = current
         else:
             final = current.with_name(f"{current.name}.rejected")
-            replace_dir(candidate, final)
+            fileio.replace_dir(candidate, final)
         return GateResult(promoted, reason, old_scores, new_scores, tolerance, final, current)
     finally:
         if candidate.exists():
