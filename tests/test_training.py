@@ -154,3 +154,10 @@ def test_mention_replacement_keeps_spans_aligned(gold_records):
                 assert surface in pool[old.label]
         changed += copy.text != record.text
     assert changed > 10
+
+
+def test_batch_width_is_bucketed_to_few_shapes():
+    from civic_ner.prediction import padded_width
+
+    assert [padded_width(n, 128) for n in (1, 16, 17, 100, 120, 128)] == [16, 16, 32, 112, 128, 128]
+    assert padded_width(130, 128) == 130  # a single over-long character window is never cut

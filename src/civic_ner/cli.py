@@ -24,16 +24,15 @@ def fail(message: str) -> int:
 
 
 def cmd_sections(args: argparse.Namespace) -> int:
+    from . import fileio
+
     records = corpus.sections_from_raw(args.raw_dir)
     if not records:
         return fail(f"{args.raw_dir}: no *.txt files with text")
     if args.format == "labelstudio":
-        from . import fileio
-
-        fileio.write_json(args.output, [{"data": {"text": r.text, "section_id": r.id, "source": r.source, **r.meta}} for r in records])
+        tasks = [{"data": {"text": r.text, "section_id": r.id, "source": r.source, **r.meta}} for r in records]
+        fileio.write_json(args.output, tasks)
     else:
-        from . import fileio
-
         fileio.write_jsonl(args.output, (r.to_json() for r in records))
     print(f"{len(records)} sections from {len({r.source for r in records})} files -> {args.output}")
     return 0

@@ -100,6 +100,18 @@ def batch_order(windows: Sequence[Window], sort_by_length: bool = True) -> list[
     return list(range(len(windows)))
 
 
+SHAPE_BUCKET = 16
+
+
+def padded_width(longest: int, max_length: int) -> int:
+    """Round a batch's width up to a multiple of 16 tokens (at most ``max_length``).
+
+    A few distinct tensor shapes instead of one per batch: the CPU kernels (oneDNN) cache compiled
+    primitives per shape, so streaming thousands of documents would otherwise keep adding to memory.
+    """
+    return min(max_length, -(-longest // SHAPE_BUCKET) * SHAPE_BUCKET) if longest <= max_length else longest
+
+
 class Tagger:
     """A model, its tokenizer and the windowing it was trained with."""
 
@@ -184,7 +196,7 @@ class Tagger:
         self.model.eval()
         with torch.inference_mode():
             for batch in iterator:
-                width = max(len(windows[k].input_ids) for k in batch)
+                width = padded_width(max(len(windows[k].input_ids) for k in batch), self.max_length)
                 ids = torch.full((len(batch), width), self.chars.pad_id, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, k in enumerate(batch):
