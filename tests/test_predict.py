@@ -23,7 +23,6 @@ from civic_ner.predict_io import (
     COLORS,
     NER,
     PIECE_CHARS,
-    Doc,
     InputError,
     decode_bytes,
     entity_value,

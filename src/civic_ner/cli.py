@@ -5,7 +5,6 @@ Every user-facing error is one line naming the file and the problem, with a non-
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import corpus, fileio
+from . import corpus
 from .corpus import AnnotationError, Record
 
 URL_ENV = "LABEL_STUDIO_URL"

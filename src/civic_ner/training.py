@@ -1,7 +1,6 @@
 """Fine-tune a pretrained encoder for per-character BIO tagging, with early stopping on dev entity F1."""
 from __future__ import annotations
 
-import copy
 import json
 import random
 import sys
