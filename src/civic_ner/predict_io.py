@@ -458,22 +458,18 @@ def summarize(doc: Doc) -> dict[str, Any]:
     counts: dict[str, list] = defaultdict(lambda: [0, False, 0])  # unit -> [total, approximate, mentions]
     unparsed: list[DocEntity] = []
     for e in doc.entities:
+        if e.label not in ("MONEY", "COUNT"):
+            continue
+        if e.value is None:
+            unparsed.append(e)
+            continue
         if e.label == "MONEY":
-            if e.value is None:
-                unparsed.append(e)
-                continue
-            row = money[e.value["currency"]]
-            row[0] += e.value["yuan"]
-            row[1] |= e.value["approximate"]
-            row[2] += 1
-        elif e.label == "COUNT":
-            if e.value is None:
-                unparsed.append(e)
-                continue
-            row = counts[e.value["unit"]]
-            row[0] += e.value["value"]
-            row[1] |= e.value["approximate"]
-            row[2] += 1
+            row, amount = money[e.value["currency"]], e.value["yuan"]
+        else:
+            row, amount = counts[e.value["unit"]], e.value["value"]
+        row[0] += amount
+        row[1] |= e.value["approximate"]
+        row[2] += 1
     return {
         "ORG": Counter(e.text for e in doc.entities if e.label == "ORG"),
         "PROGRAM": Counter(e.text for e in doc.entities if e.label == "PROGRAM"),
