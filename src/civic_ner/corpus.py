@@ -16,6 +16,7 @@ from typing import Any
 
 from . import fileio
 from .cleaning import clean_sections
+from .relations import RELATION_TYPES, Relation, allowed
 from .types import LABELS, Span
 
 FROM_NAME = "label"
@@ -36,6 +37,7 @@ class Record:
     spans: list[Span]
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)  # indices into ``spans`` (sorted)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,12 +46,16 @@ class Record:
             "spans": [{"start": s.start, "end": s.end, "label": s.label} for s in self.spans],
             "source": self.source,
             **({"meta": self.meta} if self.meta else {}),
+            **({"relations": [{"from": r.source, "to": r.target, "label": r.label} for r in self.relations]}
+               if self.relations else {}),
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "Record":
         spans = [Span(int(s["start"]), int(s["end"]), str(s["label"])) for s in obj.get("spans", [])]
-        return cls(str(obj["id"]), str(obj["text"]), sorted(spans), str(obj.get("source", "")), obj.get("meta", {}))
+        relations = [Relation(int(r["from"]), int(r["to"]), str(r["label"])) for r in obj.get("relations", [])]
+        return cls(str(obj["id"]), str(obj["text"]), sorted(spans), str(obj.get("source", "")), obj.get("meta", {}),
+                   sorted(relations))
 
 
 # ---------------------------------------------------------------- Label Studio offsets
@@ -101,13 +107,25 @@ def result_item(text: str, span: Span, index: int, score: float | None = None) -
     return item
 
 
+def relation_item(relation: Relation) -> dict[str, Any]:
+    """One relation result as Label Studio exports it (``from_id``/``to_id`` are region ids)."""
+    return {
+        "type": "relation",
+        "from_id": f"s{relation.source}",
+        "to_id": f"s{relation.target}",
+        "direction": "right",
+        "labels": [relation.label],
+    }
+
+
 def record_to_task(record: Record, task_id: int | None = None) -> dict[str, Any]:
     """A Label Studio task with one completed annotation (the format of an export)."""
     task: dict[str, Any] = {
         "data": {"text": record.text, "section_id": record.id, "source": record.source, **record.meta},
         "annotations": [
             {
-                "result": [result_item(record.text, s, i) for i, s in enumerate(sorted(record.spans))],
+                "result": [result_item(record.text, s, i) for i, s in enumerate(sorted(record.spans))]
+                + [relation_item(r) for r in sorted(record.relations)],
                 "was_cancelled": False,
                 "ground_truth": True,
             }
@@ -173,7 +191,12 @@ def tasks_to_records(
             problems.append(f"{where}: {name}: no completed annotation (skipped or missing)")
             continue
         spans: list[Span] = []
+        region_span: dict[str, Span] = {}
+        relation_items = []
         for item in annotation.get("result") or []:
+            if item.get("type") == "relation":
+                relation_items.append(item)
+                continue
             if item.get("type") != "labels":
                 continue
             value = item.get("value") or {}
@@ -195,7 +218,11 @@ def tasks_to_records(
                 problems.append(f"{where_span}: text[start:end] is {text[start:end]!r}, not the span's text")
                 continue
             spans.append(Span(start, end, item_labels[0]))
+            if item.get("id") is not None:
+                region_span[str(item["id"])] = spans[-1]
         spans.sort()
+        relations, relation_problems = _relations(relation_items, region_span, spans, text, f"{where}: {name}")
+        problems += relation_problems
         for left, right in zip(spans, spans[1:]):
             if right.start < left.end:
                 problems.append(
@@ -203,10 +230,69 @@ def tasks_to_records(
                     f" {left.label} and {text[right.start:right.end]!r} [{right.start}:{right.end}] {right.label}"
                 )
         meta = {k: v for k, v in data.items() if k not in ("text", "section_id", "source")}
-        records.append(Record(section_id, text, spans, str(data.get("source", "")), meta))
+        records.append(Record(section_id, text, spans, str(data.get("source", "")), meta, relations))
     if problems:
         raise AnnotationError(f"{len(problems)} problem(s) in the annotations:\n" + "\n".join(problems))
     return records
+
+
+def _relations(
+    items: list[dict[str, Any]], region_span: dict[str, Span], spans: list[Span], text: str, where: str
+) -> tuple[list[Relation], list[str]]:
+    """Relation results -> relations over span indices; every bad one named (dangling region id,
+    unknown label, a pair of entity types the schema does not allow)."""
+    index = {span: i for i, span in enumerate(spans)}
+    relations: list[Relation] = []
+    problems: list[str] = []
+    for item in items:
+        labels = item.get("labels") or []
+        ends = (item.get("from_id"), item.get("to_id"))
+        what = f"{where}: relation {ends[0]} -> {ends[1]} {labels}"
+        if len(labels) != 1 or labels[0] not in RELATION_TYPES:
+            problems.append(f"{what}: unknown relation label (allowed: {', '.join(RELATION_TYPES)})")
+            continue
+        missing = [str(e) for e in ends if str(e) not in region_span]
+        if missing:
+            problems.append(f"{what}: no labelled region with id {', '.join(missing)}")
+            continue
+        source, target = (region_span[str(e)] for e in ends)
+        if not allowed(labels[0], source.label, target.label):
+            problems.append(
+                f"{what}: {labels[0]} cannot link {source.label} {text[source.start:source.end]!r} to "
+                f"{target.label} {text[target.start:target.end]!r}"
+            )
+            continue
+        if source == target:
+            problems.append(f"{what}: a relation from a region to itself")
+            continue
+        relations.append(Relation(index[source], index[target], labels[0]))
+    relations = sorted(set(relations))
+    for cycle in _part_of_cycles(relations):
+        problems.append(f"{where}: part_of cycle through {' -> '.join(text[spans[i].start:spans[i].end] for i in cycle)}")
+    return relations, problems
+
+
+def _part_of_cycles(relations: list[Relation]) -> list[list[int]]:
+    """part_of must be a forest: a cycle (A part of B part of A) cannot be summed."""
+    parent: dict[int, list[int]] = {}
+    for r in relations:
+        if r.label == "part_of":
+            parent.setdefault(r.source, []).append(r.target)
+    cycles, seen = [], set()
+    for start in parent:
+        path, node = [start], start
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in parent.get(node, []):
+                if nxt == start:
+                    key = frozenset(path)
+                    if key not in seen:
+                        seen.add(key)
+                        cycles.append(path + [start])
+                elif nxt not in path:
+                    stack.append((nxt, path + [nxt]))
+    return cycles
 
 
 def load_tasks(path: str | Path) -> list[dict[str, Any]]:
@@ -345,15 +431,30 @@ def data_hash(records: list[Record]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def load_synthetic(path: str | Path, real: list[Record]) -> list[Record]:
+    """Synthetic tasks (written by the team, ``data.synthetic: true``), validated like the real ones
+    and never sharing an id with a real section."""
+    records = load_annotations(path)
+    problems = [f"{path}: task for {r.id}: data.synthetic is not true" for r in records if r.meta.get("synthetic") is not True]
+    clash = sorted({r.id for r in records} & {r.id for r in real})
+    problems += [f"{path}: section id {sid} is also a real section" for sid in clash]
+    if problems:
+        raise AnnotationError(f"{len(problems)} problem(s) in the synthetic annotations:\n" + "\n".join(problems))
+    return sorted(records, key=lambda r: r.id)
+
+
 def build_dataset(
     annotations: str | Path,
     data_dir: str | Path,
     splits_path: str | Path | None = None,
     new_to: str = "train",
     new_share: dict[str, float] | None = None,
+    synthetic: str | Path | None = None,
 ) -> dict[str, list[Record]]:
-    """Validate the annotations and (re)write ``data/{train,dev,test}.jsonl`` and ``splits.json``."""
+    """Validate the annotations and (re)write ``data/{train,dev,test}.jsonl`` and ``splits.json``;
+    with ``synthetic``, also ``data/synthetic.jsonl``: a split of its own, never dev or test."""
     records = load_annotations(annotations)
+    synthetic_records = load_synthetic(synthetic, records) if synthetic else []
     data_dir = Path(data_dir)
     splits_path = Path(splits_path) if splits_path else data_dir / "splits.json"
     existing: dict[str, str] = {}
@@ -363,6 +464,9 @@ def build_dataset(
     by_split = {s: sorted((r for r in records if assignment[r.id] == s), key=lambda r: r.id) for s in SPLITS}
     for split in SPLITS:
         fileio.write_jsonl(data_dir / f"{split}.jsonl", (r.to_json() for r in by_split[split]))
+    if synthetic:
+        fileio.write_jsonl(data_dir / "synthetic.jsonl", (r.to_json() for r in synthetic_records))
+        by_split["synthetic"] = synthetic_records
     kept = {sid: split for sid, split in sorted(assignment.items()) if sid in {r.id for r in records} or sid in existing}
     fileio.write_json(
         splits_path,
@@ -379,6 +483,8 @@ def load_split(data_dir: str | Path, split: str) -> list[Record]:
     """Records of one split (``all`` for every split)."""
     if split == "all":
         return [r for s in SPLITS for r in load_split(data_dir, s)]
+    if split == "synthetic" and not (Path(data_dir) / "synthetic.jsonl").exists():
+        return []
     path = Path(data_dir) / f"{split}.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such split file (run `civic-ner corpus build` first)")
