@@ -32,3 +32,44 @@ def tiny_encoder_dir(tmp_path_factory, gold_records) -> Path:
     )
     BertModel(config).save_pretrained(out)
     return out
+
+
+def write_small_data(target: Path, gold_records, synthetic: int = 0) -> Path:
+    """A few real sections per split (and optionally a few gold sections posing as synthetic ones)."""
+    from civic_ner import fileio
+
+    pick = sorted(gold_records, key=lambda r: len(r.text))
+    splits = {"train": pick[10:16], "dev": pick[16:18], "test": pick[18:20]}
+    for split, records in splits.items():
+        fileio.write_jsonl(target / f"{split}.jsonl", (r.to_json() for r in records))
+    if synthetic:
+        rows = []
+        for r in pick[20 : 20 + synthetic]:
+            row = r.to_json()
+            row["id"] = "syn-" + row["id"]
+            row["meta"] = {"synthetic": True, "province": "甘肃", "topic": "test"}
+            rows.append(row)
+        fileio.write_jsonl(target / "synthetic.jsonl", rows)
+    return target
+
+
+TINY_RECIPE = dict(
+    max_length=48, stride=8, probe_epochs=8, probe_batch_size=4, probe_learning_rate=2e-2, epochs=1, batch_size=8, learning_rate=1e-3,
+    freeze_embeddings=False, lstm_hidden=16, feature_dim=4,
+)
+"""A recipe for tiny encoders: every stage runs, in seconds."""
+TINY_TRAINED = {**TINY_RECIPE, "probe_epochs": 60, "probe_batch_size": 2, "lstm_hidden": 32, "feature_dim": 8}
+"""Long enough (about 15 s) for the tiny tagger to tag real spans, for the tests that need entities."""
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_encoder_dir, gold_records) -> Path:
+    """A tiny tagger trained by the real train() (both stages, features, BiLSTM, CRF) and saved."""
+    from civic_ner.config import TrainConfig
+    from civic_ner.training import train
+
+    base = tmp_path_factory.mktemp("tiny-model")
+    config = TrainConfig(name="tiny", model=str(tiny_encoder_dir), data_dir=str(write_small_data(base / "data", gold_records)),
+                         **TINY_TRAINED)
+    train(config, base / "run", log=lambda *_: None)
+    return base / "run" / "model"

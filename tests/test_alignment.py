@@ -4,7 +4,6 @@ from civic_ner.alignment import (
     CharTokenizer,
     content_positions,
     make_windows,
-    merge_window_scores,
     spans_to_tags,
     tags_to_spans,
 )
@@ -63,16 +62,15 @@ def test_windows_cover_everything_without_cutting_characters(n_chars):
         assert b.char_start > a.char_start, "windows move forward"
 
 
-def test_merge_takes_the_most_central_window():
+def test_each_unit_is_read_from_its_most_central_window():
+    from civic_ner.model import central_sources
+
     windows = windows_for(40, lambda c: 1, max_length=12, stride=4)
-    # every window "predicts" its own index, so the merge shows which window won
-    scores = [[k] * len(w.input_ids) for k, w in enumerate(windows)]
-    merged = merge_window_scores(40, windows, scores)
-    for c, k in enumerate(merged):
+    for c, (k, t) in enumerate(central_sources(40, windows)):
         margins = [min(c - w.char_start, w.char_end - 1 - c) for w in windows if w.char_start <= c < w.char_end]
-        best = max(margins)
         w = windows[k]
-        assert min(c - w.char_start, w.char_end - 1 - c) == best
+        assert min(c - w.char_start, w.char_end - 1 - c) == max(margins)
+        assert w.owner[t] == c and (t + 1 == len(w.owner) or w.owner[t + 1] != c)  # its last token
 
 
 def test_char_tokenizer_maps_each_character(tiny_encoder_dir):
@@ -85,30 +83,59 @@ def test_char_tokenizer_maps_each_character(tiny_encoder_dir):
     assert chars.char_ids("😀") == [chars.unk_id]
 
 
-def test_constrained_decode_repairs_invalid_transitions():
+def test_viterbi_repairs_invalid_transitions():
     import math
 
-    from civic_ner.alignment import bio_labels, constrained_decode
+    from civic_ner.alignment import bio_labels
+    from civic_ner.model import viterbi
 
     labels = bio_labels()
     idx = {l: i for i, l in enumerate(labels)}
 
     def rows(*preferences):
+        import numpy as np
+
         out = []
         for pref in preferences:
             row = [math.log(0.01)] * len(labels)
             for rank, tag in enumerate(pref):
                 row[idx[tag]] = math.log(0.6 - 0.2 * rank)
             out.append(row)
-        return out
+        return np.array(out)
 
+    decode = lambda r: [labels[j] for j in viterbi(r, labels)]  # noqa: E731
     # argmax would say O I-ORG I-ORG; the best valid path starts the entity with B-ORG
-    tags = constrained_decode(rows(["O"], ["I-ORG", "B-ORG"], ["I-ORG"]), labels)
-    assert tags == ["O", "B-ORG", "I-ORG"]
+    assert decode(rows(["O"], ["I-ORG", "B-ORG"], ["I-ORG"])) == ["O", "B-ORG", "I-ORG"]
     # B-ORG I-MONEY is invalid; I-MONEY must become a valid continuation or a new entity
-    tags = constrained_decode(rows(["B-ORG"], ["I-MONEY", "I-ORG"]), labels)
-    assert tags == ["B-ORG", "I-ORG"]
-    assert constrained_decode([], labels) == []
+    assert decode(rows(["B-ORG"], ["I-MONEY", "I-ORG"])) == ["B-ORG", "I-ORG"]
+    import numpy as np
+
+    assert viterbi(np.zeros((0, len(labels))), labels) == []
+
+
+def test_crf_marginals_match_brute_force():
+    import itertools
+
+    import numpy as np
+
+    from civic_ner.model import bio_mask, marginals
+
+    tags = ["O", "B-X", "I-X"]
+    rng = np.random.default_rng(0)
+    emissions = rng.normal(size=(4, 3))
+    start, trans, end = rng.normal(size=3), rng.normal(size=(3, 3)), rng.normal(size=3)
+    allowed, start_ok = bio_mask(tags)
+    weights = np.zeros((4, 3))
+    total = 0.0
+    for path in itertools.product(range(3), repeat=4):
+        if not start_ok[path[0]] or not all(allowed[a, b] for a, b in zip(path, path[1:])):
+            continue
+        score = start[path[0]] + end[path[-1]] + sum(emissions[t, j] for t, j in enumerate(path))
+        score += sum(trans[a, b] for a, b in zip(path, path[1:]))
+        total += np.exp(score)
+        for t, j in enumerate(path):
+            weights[t, j] += np.exp(score)
+    np.testing.assert_allclose(marginals(emissions, tags, (start, trans, end)), weights / total, atol=1e-10)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +183,24 @@ def test_tiny_fixture_tokenizer_knows_the_corpus_characters(tiny_encoder_dir, go
     chars = CharTokenizer(AutoTokenizer.from_pretrained(tiny_encoder_dir))
     ids, _ = chars.encode(gold_records[0].text)
     assert chars.unk_id not in ids
+
+
+def test_every_character_reads_the_piece_that_holds_it(gold_records, e5_tokenizer):
+    from civic_ner.alignment import unit_encoder
+    from civic_ner.dataset import featurize
+    import unicodedata
+
+    from civic_ner.model import Architecture, build_feature_vocab, encode_text
+
+    pieces = unit_encoder(e5_tokenizer, "subword")
+    records = gold_records[:8]
+    feats = featurize([r.text for r in records])
+    arch = Architecture(feature_vocab=build_feature_vocab(feats, ["lac"]), features=["lac"], max_length=64, stride=8)
+    for record, f in zip(records, feats):
+        encoded = encode_text(record.text, pieces, arch, f, record.spans)
+        positions = content_positions(record.text)
+        assert len(encoded.source) == len(positions) == len(encoded.tag_ids)
+        for (w, t), p in zip(encoded.source, positions):
+            piece = e5_tokenizer.convert_ids_to_tokens(encoded.windows[w].input_ids[t])
+            char = unicodedata.normalize("NFKC", record.text[p])
+            assert char in piece or piece == "<unk>", (record.id, record.text[p], piece)

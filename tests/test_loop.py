@@ -27,25 +27,17 @@ def small_data(target: Path, gold_records) -> Path:
 
 
 def tiny_yaml(path: Path, encoder: Path, data: Path, **extra) -> Path:
-    settings = {
-        "name": "tiny", "model": str(encoder), "data_dir": str(data), "max_length": 48, "stride": 8,
-        "epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "freeze_embeddings": False, "patience": 1, **extra,
-    }
+    from conftest import TINY_RECIPE
+
+    settings = {"name": "tiny", "model": str(encoder), "data_dir": str(data), **TINY_RECIPE,
+                "probe_epochs": 1, **extra}
     path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items()), encoding="utf-8")
     return path
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, tiny_encoder_dir, gold_records) -> Path:
-    from civic_ner.training import train
-
-    base = tmp_path_factory.mktemp("tiny-model")
-    config = TrainConfig(
-        name="tiny", model=str(tiny_encoder_dir), data_dir=str(small_data(base / "data", gold_records)),
-        max_length=48, stride=8, epochs=2, batch_size=8, learning_rate=1e-3, freeze_embeddings=False,
-    )
-    train(config, base / "run", log=lambda *_: None)
-    return base / "run" / "model"
+def tiny_model(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 # ---------------------------------------------------------------- retrain
@@ -60,10 +52,10 @@ def test_retrain_promotes_first_then_gates_then_force(tmp_path, tiny_encoder_dir
     code = cli.main(["retrain", "--config", str(cfg), "--current", str(current), "--no-rebuild"])
     out = capsys.readouterr().out
     assert code == 0 and "promoted: no current model" in out
-    assert (current / "model" / "model.safetensors").exists()
+    assert (current / "model" / "head.safetensors").exists()
     gate = json.loads((current / "gate.json").read_text())
     assert gate["promoted"] and gate["old_test"] is None
-    first_weights = (current / "model" / "model.safetensors").read_bytes()
+    first_weights = (current / "model" / "head.safetensors").read_bytes()
 
     # an impossible bar: the candidate must beat the current model by a whole F1 point of 1.0
     code = cli.main(["retrain", "--config", str(cfg), "--current", str(current), "--no-rebuild", "--tolerance", "-1"])
@@ -72,7 +64,7 @@ def test_retrain_promotes_first_then_gates_then_force(tmp_path, tiny_encoder_dir
     assert code == loop_cli_exit() and len(errors) == 1 and "not promoted" in errors[0]
     for label in ("micro", "ORG", "PROGRAM", "MONEY", "COUNT"):
         assert label in captured.out
-    assert (current / "model" / "model.safetensors").read_bytes() == first_weights  # untouched
+    assert (current / "model" / "head.safetensors").read_bytes() == first_weights  # untouched
     rejected = json.loads((tmp_path / "runs" / "current.rejected" / "gate.json").read_text())
     assert rejected["promoted"] is False and rejected["old_test"]["micro"]["f1"] == gate["new_test"]["micro"]["f1"]
 

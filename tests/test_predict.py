@@ -45,25 +45,9 @@ RAW = sorted((ROOT / "data" / "raw").glob("*.txt"))
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
-    """An untrained tiny tagger saved like a trained one: random tags, so every code path gets entities."""
-    import torch
-
-    from civic_ner.alignment import bio_labels
-    from civic_ner.config import TrainConfig
-    from civic_ner.encoder import load_token_classifier, load_tokenizer
-    from civic_ner.training import save_model
-
-    torch.manual_seed(3)
-    model = load_token_classifier(str(tiny_encoder_dir), bio_labels())
-    with torch.no_grad():  # sharpen the random head so that it does tag spans
-        model.classifier.weight.mul_(40)
-    config = TrainConfig(name="tiny-untrained", model=str(tiny_encoder_dir), max_length=128, stride=16)
-    scores = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
-    metrics = {"test": {"micro": scores}, "best_epoch": 0, "epochs_run": 0, "device": "cpu", "train_seconds": 0}
-    target = tmp_path_factory.mktemp("tiny-model") / "model"
-    save_model(model, load_tokenizer(str(tiny_encoder_dir)), config, target, metrics, "testhash")
-    return target
+def model_dir(tiny_model_dir) -> Path:
+    """A tiny tagger trained by train() (both stages, features, CRF) on a few sections."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +65,7 @@ class DictionaryTagger:
         self.names = sorted(names, key=lambda n: -len(n[0]))
         self.calls: list[int] = []
 
-    def predict(self, texts, batch_size=32, progress=False):
+    def predict(self, texts, batch_size=32, progress=False, documents=None):
         self.calls.append(len(texts))
         out = []
         for text in texts:
@@ -241,7 +225,7 @@ def test_api_load_call_and_pipe(ner, model_dir):
     text = "乳山市妇联组织“虹桥拉手”活动累计帮扶1125名困境儿童，投入资金268.94万元。"
     doc = ner(text)
     assert isinstance(doc, civic_ner.Doc) and doc.text == clean_text(text)
-    assert doc.entities, "the sharpened random model should tag something"
+    assert doc.entities, "the tiny trained model should tag something (the rule features alone suffice)"
     for e in doc.entities:
         assert doc.text[e.start : e.end] == e.text and e.label in LABELS and 0 < e.score <= 1
         assert e.value is None or e.label in ("MONEY", "COUNT")

@@ -1,4 +1,4 @@
-"""Vocabulary trimming, int8 loading and length-sorted batching, on tiny random models (fast)."""
+"""Vocabulary trimming and int8 / bf16 loading, on tiny random models (fast)."""
 import json
 import shutil
 from pathlib import Path
@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from civic_ner import cli
-from civic_ner.alignment import bio_labels
-from civic_ner.prediction import MODEL_META, ModelDirError, Tagger, padding_fraction
+from civic_ner.prediction import MODEL_META, ModelDirError, Tagger
 from civic_ner.trimming import TRIM_META, TrimError, trim_model, verify_trim
 
 TEXTS = [
@@ -18,17 +17,25 @@ TEXTS = [
 ]
 
 
-def civic_model_dir(encoder_dir: Path, out: Path, tokenizer=None) -> Path:
-    """A civic-ner model directory (random head) around a tiny encoder."""
-    from transformers import AutoTokenizer
-
-    from civic_ner.encoder import load_token_classifier
+def civic_model_dir(encoder_dir: Path, out: Path, tokenization: str = "char") -> Path:
+    """A civic-ner model directory (random head, features, CRF) around a tiny encoder."""
+    from civic_ner.config import TrainConfig
+    from civic_ner.encoder import load_encoder_model, load_tokenizer
+    from civic_ner.features import FEATURE_GROUPS, char_features
+    from civic_ner.model import Architecture, build_feature_vocab, build_network
+    from civic_ner.training import FitResult, save_model
 
     torch.manual_seed(0)
-    model = load_token_classifier(str(encoder_dir), bio_labels())
-    model.save_pretrained(out)
-    (tokenizer or AutoTokenizer.from_pretrained(encoder_dir)).save_pretrained(out)
-    (out / MODEL_META).write_text(json.dumps({"max_length": 24, "stride": 4}), encoding="utf-8")
+    arch = Architecture(tokenization=tokenization, feature_vocab=build_feature_vocab(char_features(TEXTS), FEATURE_GROUPS),
+                        max_length=24, stride=4, lstm_hidden=8, feature_dim=4)
+    net = build_network(load_encoder_model(str(encoder_dir)), arch).eval()
+    with torch.no_grad():  # a sharp random head, so that spans get tagged
+        net.classifier.weight.mul_(20)
+    config = TrainConfig(model=str(encoder_dir), tokenization=tokenization, max_length=24, stride=4)
+    scores = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    metrics = {"test": {"micro": scores}, "best_epoch": 0, "epochs_run": 0, "device": "cpu", "train_seconds": 0,
+               "trained_on": ["train"]}
+    save_model(FitResult(net, load_tokenizer(str(encoder_dir)), arch), config, out, metrics, "hash")
     return out
 
 
@@ -50,7 +57,7 @@ def wordpiece_model(tmp_path_factory, gold_records) -> Path:
         intermediate_size=64, max_position_embeddings=128,
     )
     BertModel(config).save_pretrained(out)
-    return civic_model_dir(out, tmp_path_factory.mktemp("wp-model"))
+    return civic_model_dir(out, tmp_path_factory.mktemp("wp-model") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -82,54 +89,51 @@ def unigram_model(tmp_path_factory) -> Path:
         intermediate_size=64, max_position_embeddings=128, pad_token_id=1,
     )
     BertModel(config).save_pretrained(out)
-    return civic_model_dir(out, tmp_path_factory.mktemp("unigram-model"))
+    return civic_model_dir(out, tmp_path_factory.mktemp("unigram-model") / "model", tokenization="subword")
 
 
 def assert_same_predictions(original: Tagger, trimmed: Tagger, texts, keep):
     new_id = {old: new for new, old in enumerate(keep)}
-    wa, _ = original.windows(texts)
-    wb, _ = trimmed.windows(texts)
-    assert [[new_id[i] for i in w.input_ids] for w in wa] == [w.input_ids for w in wb]
-    for pa, pb in zip(original.window_probabilities(wa), trimmed.window_probabilities(wb)):
-        np.testing.assert_allclose(pa, pb, atol=1e-6)
+    for a, b in zip(original.encode(texts), trimmed.encode(texts)):
+        assert [[new_id[i] for i in w.input_ids] for w in a.windows] == [w.input_ids for w in b.windows]
+        assert a.source == b.source
+    for pa, pb in zip(original.emissions(texts), trimmed.emissions(texts)):
+        np.testing.assert_allclose(pa, pb, atol=1e-5)
     assert original.predict(texts) == trimmed.predict(texts)
 
 
-@pytest.mark.parametrize("fixture", ["wordpiece_model", "unigram_model"])
-def test_trimming_keeps_ids_and_predictions(fixture, request, tmp_path):
-    model_dir = request.getfixturevalue(fixture)
+def embeddings(tagger: Tagger):
+    return tagger.net.encoder.get_input_embeddings().weight.detach().numpy()
+
+
+def test_trimming_keeps_ids_and_predictions(wordpiece_model, tmp_path):
     # only the first text is "the corpus"; no extra ranges, so the trim is drastic
-    result = trim_model(model_dir, tmp_path / "trimmed", TEXTS[:1], ranges=[(0x30, 0x39)])
+    result = trim_model(wordpiece_model, tmp_path / "trimmed", TEXTS[:1], ranges=[(0x30, 0x39)])
     assert result.mismatches == []
     needed = {ch for ch in TEXTS[0] if not ch.isspace()} | set("0123456789")
     assert len(needed) < result.vocab_after < min(result.vocab_before, len(needed) + 12)
-    original, trimmed = Tagger.from_dir(model_dir), Tagger.from_dir(tmp_path / "trimmed")
-    assert trimmed.model.get_input_embeddings().weight.shape[0] == result.vocab_after
-    assert trimmed.model.config.vocab_size == result.vocab_after
+    original, trimmed = Tagger.from_dir(wordpiece_model), Tagger.from_dir(tmp_path / "trimmed")
+    assert embeddings(trimmed).shape[0] == result.vocab_after == trimmed.net.encoder.config.vocab_size
     keep = json.loads((tmp_path / "trimmed" / TRIM_META).read_text())["kept_original_ids"]
     assert len(keep) == result.vocab_after and keep == sorted(keep)
-    # the reloaded (saved) tokenizer agrees character by character, specials included
     chars = set(TEXTS[0]) | set("0123456789")
     assert verify_trim(original.tokenizer, trimmed.tokenizer, keep, chars) == []
-    np.testing.assert_array_equal(
-        trimmed.model.get_input_embeddings().weight.detach().numpy(),
-        original.model.get_input_embeddings().weight.detach().numpy()[keep],
-    )
+    np.testing.assert_array_equal(embeddings(trimmed), embeddings(original)[keep])
     assert_same_predictions(original, trimmed, TEXTS[:1] + ["12345", "投入268.94万元"], keep)
     meta = json.loads((tmp_path / "trimmed" / MODEL_META).read_text())
-    assert meta["max_length"] == 24 and meta["trimmed"]["vocab_after"] == result.vocab_after
+    assert meta["architecture"]["max_length"] == 24 and meta["trimmed"]["vocab_after"] == result.vocab_after
 
 
-def test_unigram_trim_keeps_fallback_pieces_and_unk_penalty(unigram_model, tmp_path):
-    trim_model(unigram_model, tmp_path / "t", TEXTS)  # full-width ＡＢＣ fall back to A, B, C via NFKC
+def test_subword_trim_keeps_every_piece_over_the_kept_characters(unigram_model, tmp_path):
+    result = trim_model(unigram_model, tmp_path / "t", TEXTS)  # full-width ＡＢＣ normalise to A, B, C
+    assert result.mismatches == [] and result.vocab_after < result.vocab_before
     original, trimmed = Tagger.from_dir(unigram_model), Tagger.from_dir(tmp_path / "t")
     keep = json.loads((tmp_path / "t" / TRIM_META).read_text())["kept_original_ids"]
     vocab = original.tokenizer.get_vocab()
     assert vocab["▁"] in keep and vocab["Ж"] in keep  # word-start piece; lowest score (unk penalty)
-    assert vocab["人民"] not in keep and vocab["Ω"] not in keep  # outside corpus and ranges
-    assert trimmed.chars.char_ids("Ａ") == [keep.index(vocab["A"])]
-    assert verify_trim(original.tokenizer, trimmed.tokenizer, keep, "".join(TEXTS)) == []
-    assert_same_predictions(original, trimmed, TEXTS, keep)
+    assert vocab["人民"] in keep and vocab["▁乳"] in keep  # pieces over kept characters stay
+    assert vocab["Ω"] not in keep  # outside corpus and ranges
+    assert_same_predictions(original, trimmed, TEXTS + ["人民的妇联"], keep)
 
 
 def test_trim_refuses_bad_input(tmp_path, wordpiece_model):
@@ -138,12 +142,6 @@ def test_trim_refuses_bad_input(tmp_path, wordpiece_model):
     assert code == 2 and not (tmp_path / "out").exists()
     with pytest.raises(TrimError, match="must differ"):
         trim_model(wordpiece_model, wordpiece_model, TEXTS)
-    subword = tmp_path / "subword"
-    shutil.copytree(wordpiece_model, subword)
-    meta = json.loads((subword / MODEL_META).read_text())
-    (subword / MODEL_META).write_text(json.dumps({**meta, "tokenization": "subword"}))
-    with pytest.raises(TrimError, match="per-character"):
-        trim_model(subword, tmp_path / "out2", TEXTS)
 
 
 def test_cli_trim_with_int8_flag(tmp_path, wordpiece_model, capsys):
@@ -156,16 +154,15 @@ def test_cli_trim_with_int8_flag(tmp_path, wordpiece_model, capsys):
     code = cli.main(["trim", "--model", str(wordpiece_model), "-o", str(tmp_path / "t8"), "--corpus", str(data), "--int8"])
     assert code == 0, capsys.readouterr().err
     assert "int8 at load" in capsys.readouterr().out
-    tagger = Tagger.from_dir(tmp_path / "t8")  # the saved variant quantizes itself at load
-    assert type(tagger.model.bert.encoder.layer[0].intermediate.dense).__module__.startswith("torch.ao.nn.quantized")
-    assert not Tagger.from_dir(tmp_path / "t8", quantize=False).model.bert.encoder.layer[0].intermediate.dense.__class__.__module__.startswith("torch.ao")
+    layer = lambda t: t.net.encoder.encoder.layer[0].intermediate.dense  # noqa: E731
+    assert type(layer(Tagger.from_dir(tmp_path / "t8"))).__module__.startswith("torch.ao.nn.quantized")
+    assert not type(layer(Tagger.from_dir(tmp_path / "t8", quantize=False))).__module__.startswith("torch.ao")
 
 
 def test_int8_loading_gives_same_shaped_output(wordpiece_model):
     fp32 = Tagger.from_dir(wordpiece_model)
     int8 = Tagger.from_dir(wordpiece_model, quantize=True)
-    windows, _ = fp32.windows(TEXTS)
-    a, b = fp32.window_probabilities(windows), int8.window_probabilities(windows)
+    a, b = fp32.marginals(TEXTS), int8.marginals(TEXTS)
     assert [x.shape for x in a] == [y.shape for y in b]
     for y in b:
         np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
@@ -177,19 +174,11 @@ def test_int8_loading_gives_same_shaped_output(wordpiece_model):
 def test_bf16_and_precision_from_model_dir(wordpiece_model, tmp_path):
     fp32 = Tagger.from_dir(wordpiece_model)
     bf16 = Tagger.from_dir(wordpiece_model, precision="bf16")
-    assert next(bf16.model.parameters()).dtype == torch.bfloat16
-    windows, _ = fp32.windows(TEXTS)
-    assert [x.shape for x in fp32.window_probabilities(windows)] == [y.shape for y in bf16.window_probabilities(windows)]
+    assert next(bf16.net.encoder.parameters()).dtype == torch.bfloat16
+    assert next(bf16.net.classifier.parameters()).dtype == torch.float32  # the small head stays fp32
+    assert [x.shape for x in fp32.emissions(TEXTS)] == [y.shape for y in bf16.emissions(TEXTS)]
     trim_model(wordpiece_model, tmp_path / "b", TEXTS, precision="bf16")
-    assert next(Tagger.from_dir(tmp_path / "b").model.parameters()).dtype == torch.bfloat16
-    assert next(Tagger.from_dir(tmp_path / "b", precision="fp32").model.parameters()).dtype == torch.float32
+    assert next(Tagger.from_dir(tmp_path / "b").net.encoder.parameters()).dtype == torch.bfloat16
+    assert next(Tagger.from_dir(tmp_path / "b", precision="fp32").net.encoder.parameters()).dtype == torch.float32
     with pytest.raises(ModelDirError, match="unknown precision"):
         Tagger.from_dir(wordpiece_model, precision="fp8")
-
-
-def test_length_sorting_cuts_padding_and_changes_no_prediction(wordpiece_model):
-    tagger = Tagger.from_dir(wordpiece_model)
-    texts = [TEXTS[0] * 3, "投入268万元", TEXTS[1] * 2, "帮扶", TEXTS[0]]
-    windows, _ = tagger.windows(texts)
-    assert padding_fraction(windows, 2, sort_by_length=True) <= padding_fraction(windows, 2, sort_by_length=False)
-    assert tagger.predict(texts, batch_size=2) == tagger.predict(texts, batch_size=2, sort_by_length=False)

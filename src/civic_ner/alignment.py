@@ -45,38 +45,6 @@ def tags_to_spans(text: str, tags: Sequence[str]) -> list[Span]:
     return unit_tags_to_spans(char_units(text), tags)
 
 
-def constrained_decode(log_probs, labels: Sequence[str]) -> list[str]:
-    """Best BIO tag sequence under the scheme's constraints (Viterbi over per-character log-probs).
-
-    Argmax per character can emit ``O I-ORG`` or ``B-ORG I-MONEY``; forbidding those transitions
-    and taking the best valid path is the usual fix (as a CRF would, without training one).
-    """
-    import numpy as np
-
-    scores = np.asarray(log_probs, dtype=np.float64)
-    if scores.size == 0:
-        return []
-    n, k = scores.shape
-    allowed = np.ones((k, k), dtype=bool)  # allowed[previous, current]
-    start_ok = np.ones(k, dtype=bool)
-    for j, tag in enumerate(labels):
-        if tag.startswith("I-"):
-            start_ok[j] = False
-            for i, prev in enumerate(labels):
-                allowed[i, j] = prev[2:] == tag[2:] and prev != "O"
-    penalty = np.where(allowed, 0.0, -np.inf)
-    best = np.where(start_ok, scores[0], -np.inf)
-    back = np.zeros((n, k), dtype=np.int64)
-    for t in range(1, n):
-        total = best[:, None] + penalty
-        back[t] = total.argmax(axis=0)
-        best = total.max(axis=0) + scores[t]
-    path = [int(best.argmax())]
-    for t in range(n - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return [labels[j] for j in reversed(path)]
-
-
 Unit = tuple[int, int]  # the character range one tagged unit covers (a character, or a subword token)
 
 
@@ -266,30 +234,6 @@ def make_windows(
         while next_start > start_char + 1 and t1 - first_token[next_start - 1] <= stride:
             next_start -= 1
         start_char = next_start
-
-
-def merge_window_scores(n_chars: int, windows: Sequence[Window], window_scores: Sequence) -> list:
-    """Per content character, keep the scores from the window where it sits farthest from an edge.
-
-    ``window_scores[k][t]`` is the score row of token ``t`` of window ``k`` (any array-like). The
-    first token of each character speaks for it.
-    """
-    best: list = [None] * n_chars
-    best_margin = [-1] * n_chars
-    for window, scores in zip(windows, window_scores):
-        seen: set[int] = set()
-        for t, c in enumerate(window.owner):
-            if c < 0 or c in seen:
-                continue
-            seen.add(c)
-            margin = min(c - window.char_start, window.char_end - 1 - c)
-            if margin > best_margin[c]:
-                best_margin[c] = margin
-                best[c] = scores[t]
-    missing = [c for c, row in enumerate(best) if row is None]
-    if missing:
-        raise ValueError(f"characters {missing[:5]} are in no window")
-    return best
 
 
 def subword_boundary_conflicts(records, tokenizer) -> tuple[int, int, list[str]]:

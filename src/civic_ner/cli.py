@@ -12,6 +12,7 @@ from pathlib import Path
 from . import corpus
 
 EXIT_BAD_INPUT = 2
+DEFAULT_SYNTHETIC = "annotations/synthetic.json"
 
 
 def fail(message: str) -> int:
@@ -51,13 +52,25 @@ def cmd_build(args: argparse.Namespace) -> int:
         if split not in ("dev", "test"):
             return fail(f"--new-share takes dev=0.1 or test=0.2, not {item!r}")
         share[split] = float(value)
-    by_split = corpus.build_dataset(args.annotations, args.data_dir, args.splits, new_share=share)
-    records = [r for rs in by_split.values() for r in rs]
-    assignment = {r.id: s for s, rs in by_split.items() for r in rs}
+    synthetic = args.synthetic if args.synthetic and Path(args.synthetic).exists() else None
+    if args.synthetic and not synthetic and args.synthetic != DEFAULT_SYNTHETIC:
+        return fail(f"{args.synthetic}: no such file")
+    by_split = corpus.build_dataset(args.annotations, args.data_dir, args.splits, new_share=share, synthetic=synthetic)
+    real = [r for s, rs in by_split.items() if s != "synthetic" for r in rs]
+    assignment = {r.id: s for s, rs in by_split.items() if s != "synthetic" for r in rs}
     print(corpus.stats_table(by_split))
-    for problem in corpus.check_split_requirements(records, assignment):
+    for problem in corpus.check_split_requirements(real, assignment):
         print(f"warning: {problem}", file=sys.stderr)
-    print(f"wrote {args.data_dir}/{{train,dev,test}}.jsonl and splits.json (data hash {corpus.data_hash(records)})")
+    from .surface_check import find_inconsistencies, load_explanations, unexplained
+
+    findings = find_inconsistencies(real + by_split.get("synthetic", []))
+    left = unexplained(findings, load_explanations(args.explanations))
+    print(f"surface consistency: {len(findings)} occurrence(s) labelled differently from the same string elsewhere, "
+          f"{len(findings) - len(left)} explained by {args.explanations}, {len(left)} unexplained")
+    for finding in left:
+        print(f"warning: {finding.line()}", file=sys.stderr)
+    written = "{train,dev,test" + (",synthetic" if synthetic else "") + "}.jsonl"
+    print(f"wrote {args.data_dir}/{written} and splits.json (data hash {corpus.data_hash(real)})")
     return 0
 
 
@@ -161,6 +174,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cv(args: argparse.Namespace) -> int:
+    """k-fold cross-validation by section of the config's recipe (or of a baseline)."""
+    from . import fileio
+    from .config import load_config
+    from .cv import baseline_fit_predict, cross_validate, crf_fit_predict, format_cv, model_fit_predict
+    from .training import load_examples
+
+    if args.folds < 2:
+        return fail(f"--folds must be at least 2, not {args.folds}")
+    if args.seeds < 1:
+        return fail(f"--seeds must be at least 1, not {args.seeds}")
+    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    config = load_config(args.config, overrides)
+    splits = load_examples(config.data_dir, synthetic=config.synthetic)
+    examples = [ex for s in ("train", "dev", "test") for ex in splits[s]]
+    synthetic = splits.get("synthetic", []) if config.synthetic else []
+    if config.synthetic_items:
+        synthetic = synthetic[: config.synthetic_items]
+    if args.baseline == "crf":
+        recipe, name, seeds = crf_fit_predict(consistency=config.consistency), "crf", [0]
+    elif args.baseline:
+        recipe, name, seeds = baseline_fit_predict(args.baseline), args.baseline, [0]
+        synthetic = []
+    else:
+        recipe, name, seeds = model_fit_predict(config), config.name, [config.seed + i for i in range(args.seeds)]
+    out = Path(args.output or f"runs/cv/{name}{'-synthetic' if synthetic and args.baseline == 'crf' else ''}")
+    result = cross_validate(examples, recipe, args.folds, seeds, synthetic, log=lambda m: print(m, file=sys.stderr))
+    result["recipe"] = {"baseline": args.baseline, "config": config.to_dict() if not args.baseline else None,
+                        "synthetic_items": len(synthetic)}
+    text = format_cv(result, f"{name}: {args.config if not args.baseline else 'baseline ' + args.baseline}")
+    print(text)
+    fileio.write_json(out / "cv.json", result)
+    fileio.write_text(out / "cv.md", "```\n" + text + "\n```\n")
+    print(f"-> {out}/cv.json, {out}/cv.md")
+    return 0
+
+
 # ---------------------------------------------------------------- predict
 
 EXIT_SOME_INPUTS_FAILED = 1
@@ -248,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--splits", default=None, help="default: DATA_DIR/splits.json")
     p.add_argument("--new-share", action="append", metavar="SPLIT=SHARE", help="send a share of new sections to dev/test")
+    p.add_argument("--synthetic", default=DEFAULT_SYNTHETIC,
+                   help="synthetic tasks, written to data/synthetic.jsonl (default: %(default)s when present; '' for none)")
+    p.add_argument("--explanations", default="annotations/consistency.tsv",
+                   help="surfaces whose differing labels a guide decision explains (default: %(default)s)")
     p.set_defaults(func=cmd_build)
     p = c.add_parser("stats", help="counts per label per split")
     p.add_argument("--data-dir", default="data")
@@ -262,6 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune an encoder (same as python train.py)")
     add_train_args(p)
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("cv", help="k-fold cross-validation by section: choose recipes here, never on test")
+    p.add_argument("--config", default="configs/default.yaml", help="the recipe (YAML config; default: %(default)s)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3, help="training seeds: config seed, +1, ... (default: %(default)s)")
+    p.add_argument("--baseline", choices=["crf", "rules", "lac", "signals"], default=None,
+                   help="cross-validate a baseline instead (crf uses the config's synthetic setting)")
+    p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("-o", "--output", default=None, help="directory for cv.json and cv.md (default: runs/cv/<name>)")
+    p.set_defaults(func=cmd_cv)
     p = sub.add_parser("evaluate", help="score a model on held-out spans (same as python evaluate.py)")
     add_evaluate_args(p)
     p.set_defaults(func=cmd_evaluate)

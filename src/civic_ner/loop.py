@@ -131,21 +131,21 @@ def retrain(
     ``<current>.rejected`` for inspection.
     """
     from .prediction import Tagger
-    from .training import evaluate_records, load_splits, train
+    from .training import evaluate_examples, load_examples, train
 
     current = Path(current)
     tolerance = config.promote_tolerance if tolerance is None else float(tolerance)
     if annotations is not None:
-        by_split = corpus.build_dataset(annotations, config.data_dir)
+        synthetic = Path(annotations).with_name("synthetic.json")
+        by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=synthetic if synthetic.exists() else None)
         log(corpus.stats_table(by_split))
-    splits = load_splits(config.data_dir)
-    test = splits["test"]
+    test = load_examples(config.data_dir, synthetic=False)["test"]
 
     old_scores = None
     old_model = current / "model"
     if old_model.exists():
         old_tagger = Tagger.from_dir(old_model, device=config.device)
-        old_scores = evaluate_records(old_tagger, test, config.eval_batch_size)
+        old_scores = evaluate_examples(old_tagger, test, config.eval_batch_size)
         del old_tagger
     elif warm_start:
         raise LoopError(f"--warm-start needs a current model, and {old_model} does not exist")
@@ -172,7 +172,7 @@ def retrain(
             "reason": reason,
             "tolerance": tolerance,
             "warm_start": warm_start,
-            "test_sections": [r.id for r in test],
+            "test_sections": [r.id for r, _ in test],
             "old_test": old_scores,
             "new_test": new_scores,
         }
@@ -219,7 +219,7 @@ def learning_curve(
     log=print,
 ) -> list[CurvePoint]:
     """Train on seeded fractions of the train sections; score every run on the unchanged dev/test."""
-    from .training import load_splits, train
+    from .training import train
 
     fractions = sorted(set(float(f) for f in fractions))
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
@@ -228,7 +228,9 @@ def learning_curve(
         raise LoopError("--repeats must be at least 1")
     if plot:
         _require_matplotlib()
-    splits = load_splits(config.data_dir)
+    splits = {s: corpus.load_split(config.data_dir, s) for s in (*corpus.SPLITS, "synthetic")}
+    if not splits["train"]:
+        raise LoopError(f"{config.data_dir}: the train split is empty")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     points: list[CurvePoint] = []
@@ -241,8 +243,9 @@ def learning_curve(
                 subset = [by_id[i] for i in sorted(ids)]
                 data = scratch / f"data-{repeat}-{fraction:g}"
                 fileio.write_jsonl(data / "train.jsonl", (r.to_json() for r in subset))
-                for split in ("dev", "test"):
-                    fileio.write_jsonl(data / f"{split}.jsonl", (r.to_json() for r in splits[split]))
+                for split in ("dev", "test", "synthetic"):
+                    if splits[split]:
+                        fileio.write_jsonl(data / f"{split}.jsonl", (r.to_json() for r in splits[split]))
                 run_config = replace(config, data_dir=str(data), seed=config.seed + repeat)
                 log(f"curve: fraction {fraction:g}, repeat {repeat + 1}/{repeats}: {len(subset)} sections")
                 result = train(run_config, scratch / f"run-{repeat}-{fraction:g}", log=log)
@@ -375,28 +378,17 @@ STRATEGIES = ("entropy", "least-confident")
 
 
 def uncertainty(tagger, records: Sequence[Record], batch_size: int = 32) -> list[Suggestion]:
-    """Per-section uncertainty from the tagger's per-character tag distributions."""
-    from .alignment import merge_window_scores
-
+    """Per-section uncertainty from the tagger's per-character tag distributions (CRF marginals)."""
     texts = [r.text for r in records]
-    windows, units = tagger.windows(texts)
-    # per text: its number of content units (older Taggers return counts, newer ones the unit lists)
-    n_units = [u if isinstance(u, int) else len(u) for u in units]
-    probs = tagger.window_probabilities(windows, batch_size)
+    marginals = tagger.marginals(texts, batch_size)
     entities = tagger.predict(texts, batch_size)
-    by_text: dict[int, list[int]] = {}
-    for k, window in enumerate(windows):
-        by_text.setdefault(window.record_index, []).append(k)
     out = []
-    for index, record in enumerate(records):
-        ks = by_text.get(index, [])
-        if not ks:
+    for record, rows, ents in zip(records, marginals, entities):
+        if not len(rows):
             out.append(Suggestion(record, 0.0, 0.0, 0.0, 1.0, None, 0))
             continue
-        rows = np.stack(merge_window_scores(n_units[index], [windows[k] for k in ks], [probs[k] for k in ks]))
         rows = np.clip(rows.astype(np.float64), 1e-12, 1.0)
         entropy = -(rows * np.log(rows)).sum(axis=1) / math.log(rows.shape[1])  # 0..1
-        ents = entities[index]
         out.append(
             Suggestion(
                 record,

@@ -345,7 +345,9 @@ class NER:
                 group.append(item)
                 size += len(item[2])
                 continue
-            predictions = self.tagger.predict([piece for _, _, piece in group], batch_size=batch_size)
+            predictions = self.tagger.predict(
+                [piece for _, _, piece in group], batch_size=batch_size, documents=[str(index) for index, _, _ in group]
+            )
             for (index, offset, _), entities in zip(group, predictions):
                 doc = out[index]
                 for e in entities:

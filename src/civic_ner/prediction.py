@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import Unit, Window, constrained_decode, make_windows, merge_window_scores, unit_encoder, unit_tags_to_spans
+from .alignment import Window, unit_encoder
 from .types import Span
 
 MODEL_META = "civic_ner.json"
@@ -32,12 +32,34 @@ class Entity:
         return Span(self.start, self.end, self.label)
 
 
-def pick_device(device: str | None = None):
+class DeviceError(ValueError):
+    """A device that does not exist on this machine."""
+
+
+def available_devices() -> list[str]:
     import torch
 
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
+
+
+def pick_device(device: str | None = None):
+    """The torch device to run on: ``device`` if this machine has it, else CUDA when present, else CPU.
+    Checked here, once: an unknown or absent device is one :class:`DeviceError` line."""
+    import torch
+
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"device {device!r} is not a device name (available here: {', '.join(available_devices())})") from None
+    if chosen.type == "cpu":
+        return chosen
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count and (chosen.index is None or chosen.index < count):
+            return chosen
+    raise DeviceError(f"device {device!r} is not available here (available: {', '.join(available_devices())})")
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -69,7 +91,8 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def set_precision(model, precision: str, device):
-    """The model in ``precision``: fp32 (as loaded), bf16 (all weights) or int8 (CPU dynamic)."""
+    """The network in ``precision``: fp32 (as loaded), bf16 (the encoder; the small head stays fp32)
+    or int8 (CPU dynamic quantization of every Linear layer)."""
     import torch
 
     if precision not in PRECISIONS:
@@ -79,167 +102,211 @@ def set_precision(model, precision: str, device):
             raise ValueError(f"int8 dynamic quantization runs on CPU only, not {device}")
         return quantize_int8(model)
     if precision == "bf16":
-        return model.to(torch.bfloat16)
+        model.encoder.to(torch.bfloat16)
     return model
 
 
-def padding_fraction(windows: Sequence[Window], batch_size: int = 32, sort_by_length: bool = True) -> float:
-    """Share of padded positions in the batches :meth:`Tagger.window_probabilities` would build."""
-    order = batch_order(windows, sort_by_length)
-    real = padded = 0
-    for i in range(0, len(order), batch_size):
-        lengths = [len(windows[k].input_ids) for k in order[i : i + batch_size]]
-        real += sum(lengths)
-        padded += max(lengths) * len(lengths)
-    return 1.0 - real / padded if padded else 0.0
-
-
-def batch_order(windows: Sequence[Window], sort_by_length: bool = True) -> list[int]:
-    if sort_by_length:
-        return sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids))
-    return list(range(len(windows)))
-
-
 SHAPE_BUCKET = 16
-
-
-def padded_width(longest: int, max_length: int) -> int:
-    """Round a batch's width up to a multiple of 16 tokens (at most ``max_length``).
-
-    A few distinct tensor shapes instead of one per batch: the CPU kernels (oneDNN) cache compiled
-    primitives per shape, so streaming thousands of documents would otherwise keep adding to memory.
-    """
-    return min(max_length, -(-longest // SHAPE_BUCKET) * SHAPE_BUCKET) if longest <= max_length else longest
+"""Window widths are rounded up to a multiple of this: a few tensor shapes instead of one per batch, since
+the CPU kernels (oneDNN) cache compiled primitives per shape and streaming would otherwise grow memory."""
 
 
 class Tagger:
-    """A model, its tokenizer and the windowing it was trained with."""
+    """A trained network with its tokenizer and architecture: texts in, character spans out."""
 
-    def __init__(
-        self, model, tokenizer, max_length: int = 256, stride: int = 32, device=None, tokenization: str = "char"
-    ) -> None:
-        self.model = model
+    def __init__(self, net, tokenizer, arch, device=None, consistency: bool = True) -> None:
+        self.net = net
         self.tokenizer = tokenizer
-        self.tokenization = tokenization
-        self.chars = unit_encoder(tokenizer, tokenization)
-        self.max_length = max_length
-        self.stride = stride
+        self.arch = arch
+        self.tags = list(arch.tags)
+        self.pieces = unit_encoder(tokenizer, arch.tokenization)
         self.device = pick_device(device) if device is None or isinstance(device, str) else device
-        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
+        self.consistency = consistency
 
     @classmethod
     def from_dir(
         cls, path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None
     ) -> "Tagger":
-        """Load a model directory. ``precision`` is fp32, bf16 (weights and activations; fast on CPUs
-        with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers, CPU only);
-        ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json`` decides
-        (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+        """Load a model directory written by ``train.py``. ``precision`` is fp32, bf16 (encoder in
+        bf16; fast on CPUs with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers,
+        CPU only); ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
+        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
+        from .model import Architecture, build_network
 
         path = Path(path)
-        meta_path = path / MODEL_META
-        if not path.is_dir():
-            raise ModelDirError(f"{path}: not a directory")
-        if not meta_path.exists() or not (path / "config.json").exists():
-            raise ModelDirError(f"{path}: not a civic-ner model directory (no {MODEL_META} or config.json)")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ModelDirError(f"{meta_path}: not valid JSON ({exc.msg})") from None
+        meta = read_model_meta(path)
+        arch = Architecture.from_dict(meta["architecture"])
         target = pick_device(device)
         try:
-            model = AutoModelForTokenClassification.from_pretrained(path).to(target).eval()
+            from safetensors.torch import load_file
+            from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+            encoder_config = AutoConfig.from_pretrained(path / "encoder")
+            encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False) if encoder_config.model_type == "bert" \
+                else AutoModel.from_config(encoder_config)
+            net = build_network(encoder, arch)
+            state = load_file(str(path / "encoder" / "model.safetensors"))
+            missing, unexpected = net.encoder.load_state_dict(state, strict=False)
+            head = load_file(str(path / "head.safetensors"))
+            net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
             tokenizer = AutoTokenizer.from_pretrained(path)
-        except (OSError, ValueError) as exc:
-            raise ModelDirError(f"{path}: cannot load the model or tokenizer ({exc})") from None
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise ModelDirError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:300]})") from None
+        if [k for k in missing if "position_ids" not in k]:
+            raise ModelDirError(f"{path}/encoder/model.safetensors: missing weights {missing[:3]}")
+        net = net.to(target).eval()
         if precision is None:
             precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "fp32"))
         try:
-            model = set_precision(model, precision, target)
+            net = set_precision(net, precision, target)
         except ValueError as exc:
             raise ModelDirError(f"{path}: {exc}") from None
-        return cls(
-            model, tokenizer, int(meta.get("max_length", 256)), int(meta.get("stride", 32)), target,
-            str(meta.get("tokenization", "char")),
-        )
+        return cls(net, tokenizer, arch, target, consistency=bool(meta.get("consistency", True)))
 
-    def windows(self, texts: Sequence[str]) -> tuple[list[Window], list[list[Unit]]]:
-        """Model windows over all texts, and each text's units (characters or tokens)."""
-        windows: list[Window] = []
-        all_units: list[list[Unit]] = []
-        for index, text in enumerate(texts):
-            ids, owner, units = self.chars.encode_units(text)
-            all_units.append(units)
-            if ids:
-                windows.extend(
-                    make_windows(index, ids, owner, self.max_length, self.stride, self.chars.cls_id, self.chars.sep_id)
-                )
-        return windows, all_units
+    # ------------------------------------------------------------ scores
 
-    def window_probabilities(
-        self, windows: Sequence[Window], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
-    ):
-        """Softmax scores per token for each window; batches are length-sorted so padding stays small
-        (``sort_by_length=False`` keeps document order, for benchmarks)."""
+    def encode(self, texts: Sequence[str], features: Sequence[dict] | None = None) -> list:
+        from .dataset import featurize
+        from .model import encode_text
+
+        if features is None:
+            features = featurize(texts)
+        return [encode_text(t, self.pieces, self.arch, f) for t, f in zip(texts, features)]
+
+    def emissions(
+        self, texts: Sequence[str], batch_size: int = 32, features: Sequence[dict] | None = None, progress: bool = False
+    ) -> list[np.ndarray]:
+        """Per text, a (content characters x tags) array of the network's scores. Texts are batched
+        by length so that one forward pass holds about ``batch_size`` encoder windows."""
         import torch
 
-        order = batch_order(windows, sort_by_length)
-        results: list[np.ndarray | None] = [None] * len(windows)
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        from .model import collate
+
+        encoded = self.encode(texts, features)
+        order = sorted((i for i, e in enumerate(encoded) if e.source), key=lambda i: len(encoded[i].windows))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and sum(len(encoded[j].windows) for j in batches[-1]) + len(encoded[i].windows) <= batch_size:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        out: list[np.ndarray] = [np.zeros((0, len(self.tags)), dtype=np.float32) for _ in texts]
         iterator = batches
         if progress:
             from tqdm.auto import tqdm
 
             iterator = tqdm(batches, desc="predict", unit="batch", leave=False)
-        was_training = self.model.training
-        self.model.eval()
+        was_training = self.net.training
+        self.net.eval()
         with torch.inference_mode():
             for batch in iterator:
-                width = padded_width(max(len(windows[k].input_ids) for k in batch), self.max_length)
-                ids = torch.full((len(batch), width), self.chars.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, k in enumerate(batch):
-                    seq = windows[k].input_ids
-                    ids[row, : len(seq)] = torch.tensor(seq)
-                    mask[row, : len(seq)] = 1
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                for row, k in enumerate(batch):
-                    results[k] = probs[row, : len(windows[k].input_ids)]
+                tensors = collate([encoded[i] for i in batch], self.pieces.pad_id, bucket=SHAPE_BUCKET)
+                scores = self.net.emissions({k: v.to(self.device) for k, v in tensors.items()}).float().cpu().numpy()
+                for row, i in enumerate(batch):
+                    out[i] = scores[row, : len(encoded[i].source)]
         if was_training:
-            self.model.train()
-        return results
-
-    def predict(
-        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, sort_by_length: bool = True
-    ) -> list[list[Entity]]:
-        windows, all_units = self.windows(texts)
-        probs = self.window_probabilities(windows, batch_size, progress, sort_by_length)
-        by_text: dict[int, list[int]] = {}
-        for k, window in enumerate(windows):
-            by_text.setdefault(window.record_index, []).append(k)
-        out: list[list[Entity]] = []
-        for index, text in enumerate(texts):
-            ks = by_text.get(index, [])
-            if not ks:
-                out.append([])
-                continue
-            units = all_units[index]
-            rows = np.stack(merge_window_scores(len(units), [windows[k] for k in ks], [probs[k] for k in ks]))
-            labels = [self.id2label[i] for i in range(rows.shape[1])]
-            tags = constrained_decode(np.log(np.clip(rows, 1e-12, None)), labels)
-            label_index = {label: i for i, label in enumerate(labels)}
-            best = [label_index[t] for t in tags]
-            starts = {u[0]: i for i, u in enumerate(units)}
-            ends = {u[1]: i for i, u in enumerate(units)}
-            entities = []
-            for span in unit_tags_to_spans(units, tags):
-                inside = range(starts[span.start], ends[span.end] + 1)
-                score = float(np.mean([rows[u, best[u]] for u in inside]))
-                entities.append(Entity(span.start, span.end, span.label, score))
-            out.append(entities)
+            self.net.train()
         return out
 
-    def predict_spans(self, texts: Sequence[str], batch_size: int = 32) -> list[list[Span]]:
-        return [[e.span for e in doc] for doc in self.predict(texts, batch_size)]
+    def marginals(self, texts: Sequence[str], batch_size: int = 32, features: Sequence[dict] | None = None) -> list[np.ndarray]:
+        """Per text, the probability of each tag for each content character."""
+        from .model import marginals
+
+        transitions = self.net.transitions()
+        return [marginals(e.astype(np.float64), self.tags, transitions) for e in self.emissions(texts, batch_size, features)]
+
+    # ------------------------------------------------------------ spans
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: bool = False,
+        documents: Sequence[str] | None = None,
+        features: Sequence[dict] | None = None,
+    ) -> list[list[Entity]]:
+        """Entities per text. With consistency on, a name predicted in one text is also labelled
+        in the other texts of the same document (``documents``: a key per text; default: each text
+        is its own document)."""
+        from .alignment import char_units, unit_tags_to_spans
+        from .consistency import propagate_by_document
+        from .model import marginals, viterbi
+
+        transitions = self.net.transitions()
+        out: list[list[Entity]] = []
+        for text, scores in zip(texts, self.emissions(texts, batch_size, features, progress)):
+            if not len(scores):
+                out.append([])
+                continue
+            scores = scores.astype(np.float64)
+            path = viterbi(scores, self.tags, transitions)
+            probs = marginals(scores, self.tags, transitions)
+            units = char_units(text)
+            index = {u[0]: k for k, u in enumerate(units)}
+            entities = []
+            for span in unit_tags_to_spans(units, [self.tags[j] for j in path]):
+                first, last = index[span.start], index[span.end - 1]
+                score = float(np.mean([probs[k, path[k]] for k in range(first, last + 1)]))
+                entities.append(Entity(span.start, span.end, span.label, score))
+            out.append(entities)
+        if self.consistency:
+            out = _propagate_entities(texts, out, documents)
+        return out
+
+    def predict_spans(
+        self, texts: Sequence[str], batch_size: int = 32, documents: Sequence[str] | None = None,
+        features: Sequence[dict] | None = None,
+    ) -> list[list[Span]]:
+        return [[e.span for e in doc] for doc in self.predict(texts, batch_size, documents=documents, features=features)]
+
+
+def _propagate_entities(texts: Sequence[str], predicted: list[list[Entity]], documents: Sequence[str] | None) -> list[list[Entity]]:
+    """Document consistency on entities: an added mention takes the best score of its surface."""
+    from .consistency import propagate_by_document
+
+    documents = documents if documents is not None else [str(i) for i in range(len(texts))]
+    best: dict[tuple[str, str], float] = {}
+    for text, doc in zip(texts, predicted):
+        for e in doc:
+            key = (text[e.start : e.end], e.label)
+            best[key] = max(best.get(key, 0.0), e.score)
+    spans = propagate_by_document(texts, [[e.span for e in doc] for doc in predicted], documents)
+    out = []
+    for text, doc, kept in zip(texts, predicted, spans):
+        known = {e.span: e for e in doc}
+        out.append([known.get(s) or Entity(s.start, s.end, s.label, best.get((text[s.start:s.end], s.label), 0.0)) for s in kept])
+    return out
+
+
+def read_model_meta(path: Path) -> dict:
+    """civic_ner.json of a model directory, checked: every way a directory can be unusable is one
+    :class:`ModelDirError` line."""
+    meta_path = path / MODEL_META
+    if not path.exists():
+        raise ModelDirError(f"{path}: no such model directory")
+    if not path.is_dir():
+        raise ModelDirError(f"{path}: not a directory")
+    if not meta_path.exists():
+        raise ModelDirError(f"{path}: not a civic-ner model directory (no {MODEL_META})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{meta_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(meta, dict):
+        raise ModelDirError(f"{meta_path}: expected a JSON object")
+    if meta.get("format") != 2 or "architecture" not in meta:
+        raise ModelDirError(
+            f"{path}: a model directory from civic-ner 0.1 (plain token classifier, no features or CRF); "
+            "this version cannot run it: retrain with `python train.py`"
+        )
+    from .features import FEATURES_VERSION
+
+    if meta.get("features_version") != FEATURES_VERSION:
+        raise ModelDirError(
+            f"{path}: trained with feature version {meta.get('features_version')}, this civic-ner computes version "
+            f"{FEATURES_VERSION}; retrain with `python train.py`"
+        )
+    for name in ("encoder/config.json", "encoder/model.safetensors", "head.safetensors"):
+        if not (path / name).exists():
+            raise ModelDirError(f"{path}: incomplete model directory ({name} is missing)")
+    return meta

@@ -4,21 +4,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .corpus import load_split
+from .corpus import Record, load_split
 from .evaluation import bootstrap_f1, error_breakdown, format_table, seqeval_scores, span_scores
 from .prediction import Tagger
 from .types import LABELS
 
 
-def baseline_columns(texts: list[str]) -> dict[str, list[list]]:
-    """Predictions of the rule baseline (MONEY, COUNT) and of LAC (ORG)."""
-    from .lac_baseline import LacOrgTagger
-    from .rules import rule_spans
+def baseline_columns(records: list[Record], data_dir: str | Path, trained_on: list[str]) -> dict[str, list[list]]:
+    """Predictions of the rules (MONEY, COUNT), LAC (ORG), the signals together (quotes for PROGRAM),
+    and the feature CRF with document consistency, trained on the same splits as the model."""
+    from .baselines import baseline_spans
+    from .crf_baseline import FeatureCRF
+    from .dataset import featurize
 
-    return {"rules": [rule_spans(t) for t in texts], "LAC": LacOrgTagger().tag_batch(texts)}
+    texts = [r.text for r in records]
+    columns = {name: baseline_spans(name, texts) for name in ("rules", "lac", "signals")}
+    train = [r for split in trained_on for r in load_split(data_dir, split)]
+    if train:
+        crf = FeatureCRF().fit([r.text for r in train], [r.spans for r in train], featurize([r.text for r in train]))
+        columns["feature CRF"] = crf.predict(texts, [r.source for r in records], featurize(texts))
+    return columns
 
 
-BASELINE_TYPES = {"rules": ("MONEY", "COUNT"), "LAC": ("ORG",)}
+BASELINE_TYPES = {"rules": ("MONEY", "COUNT"), "lac": ("ORG",), "signals": LABELS, "feature CRF": LABELS}
 
 
 def evaluate_model(
@@ -36,7 +44,7 @@ def evaluate_model(
     tagger = Tagger.from_dir(model_dir, precision=precision)
     texts = [r.text for r in records]
     gold = [r.spans for r in records]
-    predicted = tagger.predict_spans(texts)
+    predicted = tagger.predict_spans(texts, documents=[r.source for r in records])
     scores = span_scores(gold, predicted)
     low, high = bootstrap_f1(gold, predicted)
     scores["micro"]["f1_ci95"] = [low, high]
@@ -48,10 +56,11 @@ def evaluate_model(
     ) and abs(checked["micro avg"]["f1-score"] - scores["micro"]["f1"]) < 1e-9
     columns = {"model": scores}
     if baselines:
-        for name, preds in baseline_columns(texts).items():
+        trained_on = _trained_on(model_dir, split)
+        for name, preds in baseline_columns(records, data_dir, trained_on).items():
             kept = BASELINE_TYPES[name]
             column = span_scores(gold, [[s for s in doc if s.label in kept] for doc in preds])
-            columns[name] = {label: column[label] for label in kept}
+            columns[name] = column if set(kept) == set(LABELS) else {label: column[label] for label in kept}
     counts, errors = error_breakdown([r.id for r in records], texts, gold, predicted)
     lines = [
         f"{split}: {len(records)} sections, {sum(len(g) for g in gold)} gold spans; model {model_dir}",
@@ -76,3 +85,15 @@ def evaluate_model(
             "error_examples": [e.__dict__ for e in errors],
         },
     }
+
+
+def _trained_on(model_dir: str | Path, split: str) -> list[str]:
+    """The real splits the model trained on (from its civic_ner.json), minus the evaluated one, so
+    that the feature CRF learns from exactly the same sections."""
+    import json
+
+    meta = json.loads((Path(model_dir) / "civic_ner.json").read_text(encoding="utf-8"))
+    splits = meta.get("config", {}).get("train_splits", ["train"])
+    if meta.get("config", {}).get("synthetic"):
+        splits = [*splits, "synthetic"]
+    return [s for s in splits if s != split]

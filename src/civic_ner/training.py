@@ -1,11 +1,17 @@
-"""Fine-tune a pretrained encoder for per-character BIO tagging, with early stopping on dev entity F1."""
+"""Fine-tune the tagger network (encoder + features + BiLSTM + CRF) and write a model directory.
+
+:func:`fit` is the recipe (shared by ``train.py``, cross-validation and the learning curve);
+:func:`train` adds the data splits, evaluation and the atomic model directory.
+"""
 from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -13,16 +19,18 @@ from typing import Any
 import numpy as np
 
 from . import fileio
-from .alignment import CharTokenizer, Window, bio_labels, make_windows, spans_to_unit_tags, unit_encoder
 from .config import TrainConfig
-from .corpus import Record, data_hash, load_split
+from .corpus import Record, data_hash
+from .dataset import DataError
 from .evaluation import bootstrap_f1, format_table, span_scores
-from .prediction import MODEL_META, Tagger, pick_device
-from .types import LABELS
+from .model import Architecture, build_feature_vocab, collate, encode_text
+from .types import LABELS, Span
 
+Example = tuple[Record, dict[str, list[str]]]
+"""A section and its feature groups (see :mod:`civic_ner.dataset`)."""
 
-class DataError(ValueError):
-    """Training data that cannot be used (missing or empty split, unknown label)."""
+FORMAT_VERSION = 2
+"""Model directory layout: 2 = encoder/ + head.safetensors + civic_ner.json with an architecture."""
 
 
 def set_seed(seed: int) -> None:
@@ -33,90 +41,250 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_splits(data_dir: str | Path) -> dict[str, list[Record]]:
-    splits = {}
+def load_examples(data_dir: str | Path, synthetic: bool = True) -> dict[str, list[Example]]:
+    """train/dev/test (required, non-empty, known labels) and synthetic (optional) as examples."""
+    from .dataset import load_corpus, to_examples
+
+    data_dir = Path(data_dir)
     for split in ("train", "dev", "test"):
-        try:
-            records = load_split(data_dir, split)
-        except (FileNotFoundError, ValueError) as exc:
-            raise DataError(str(exc)) from None
-        if not records:
-            raise DataError(f"{Path(data_dir) / (split + '.jsonl')}: the {split} split is empty")
-        for record in records:
-            for span in record.spans:
-                if span.label not in LABELS:
-                    raise DataError(
-                        f"{Path(data_dir) / (split + '.jsonl')}: section {record.id}: unknown label {span.label!r}"
-                    )
-        splits[split] = records
-    return splits
-
-
-def training_windows(records: list[Record], chars: CharTokenizer, label_ids: dict[str, int], config: TrainConfig):
-    windows: list[Window] = []
-    for index, record in enumerate(records):
-        ids, owner, units = chars.encode_units(record.text)
-        if not ids:
+        if not (data_dir / f"{split}.jsonl").exists():
+            raise DataError(f"{data_dir / (split + '.jsonl')}: not found (run `civic-ner corpus build`)")
+    corpus = load_corpus(data_dir)
+    out: dict[str, list[Example]] = {}
+    for split in ("train", "dev", "test", "synthetic"):
+        if split == "synthetic" and not synthetic:
             continue
-        unit_tags, _ = spans_to_unit_tags(units, record.spans)
-        tags = [label_ids[t] for t in unit_tags]
-        windows.extend(
-            make_windows(index, ids, owner, config.max_length, config.stride, chars.cls_id, chars.sep_id, tags)
-        )
-    return windows
+        if split not in corpus:
+            if split != "synthetic":
+                raise DataError(f"{data_dir / (split + '.jsonl')}: the {split} split is empty")
+            continue
+        out[split] = to_examples(corpus[split])
+    return out
 
 
-def mention_pool(records: list[Record], labels: tuple[str, ...] = ("ORG", "PROGRAM")) -> dict[str, list[str]]:
-    pool: dict[str, set[str]] = {label: set() for label in labels}
-    for record in records:
-        for span in record.spans:
-            if span.label in pool and "\n" not in record.text[span.start : span.end]:
-                pool[span.label].add(record.text[span.start : span.end])
-    return {label: sorted(mentions) for label, mentions in pool.items()}
+def split_pieces(example: Example, max_chars: int) -> list[Example]:
+    """Cut a section at line breaks into pieces of at most about ``max_chars`` (a longer line stays
+    whole; spans never cross a line). More, shorter pieces: more optimizer steps on a small corpus."""
+    record, feats = example
+    text = record.text
+    if len(text) <= max_chars:
+        return [example]
+    bounds, start = [], 0
+    for line in re.finditer(r"[^\n]*\n|[^\n]+$", text):
+        if line.end() - start > max_chars and line.start() > start:
+            bounds.append((start, line.start()))
+            start = line.start()
+    bounds.append((start, len(text)))
+    pieces = []
+    for a, b in bounds:
+        if not text[a:b].strip():
+            continue
+        spans = [Span(s.start - a, s.end - a, s.label) for s in record.spans if a <= s.start and s.end <= b]
+        piece = Record(f"{record.id}@{a}", text[a:b], spans, record.source, record.meta)
+        pieces.append((piece, {g: values[a:b] for g, values in feats.items()}))
+    return pieces
 
 
-def replace_mentions(record: Record, pool: dict[str, list[str]], rng: random.Random, prob: float) -> Record:
-    """A copy of the record where some ORG/PROGRAM mentions are swapped for other training mentions
-    of the same type (mention replacement, Dai & Adel 2020): new contexts for names, same labels."""
-    pieces: list[str] = []
-    spans = []
-    cursor = length = 0
-    for span in sorted(record.spans):
-        before = record.text[cursor : span.start]
-        pieces.append(before)
-        length += len(before)
-        surface = record.text[span.start : span.end]
-        if span.label in pool and pool[span.label] and rng.random() < prob:
-            surface = rng.choice(pool[span.label])
-        spans.append(type(span)(length, length + len(surface), span.label))
-        pieces.append(surface)
-        length += len(surface)
-        cursor = span.end
-    pieces.append(record.text[cursor:])
-    return Record(record.id + "#aug", "".join(pieces), spans, record.source)
+@dataclass
+class FitResult:
+    net: Any
+    tokenizer: Any
+    arch: Architecture
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    device: str = "cpu"
 
 
-def collate(batch: list[Window], pad_id: int):
+def _layer_of(name: str) -> int | None:
+    """Encoder layer number of a parameter (embeddings = -1), or None for anything else."""
+    if name.startswith("embeddings.") or ".embeddings." in name:
+        return -1
+    match = re.search(r"(?:^|\.)layers?\.(\d+)\.", name)
+    return int(match.group(1)) if match else None
+
+
+def parameter_groups(net, config: TrainConfig) -> list[dict[str, Any]]:
+    """Layer-wise learning-rate decay over the encoder (the top layer gets ``learning_rate``, each
+    layer below ``layer_decay`` times the one above, the embeddings one step below layer 0); the head
+    has its own rate; no weight decay on biases and LayerNorm weights."""
+    named = [(n, p) for n, p in net.encoder.named_parameters() if p.requires_grad]
+    top = max((layer for n, _ in named if (layer := _layer_of(n)) is not None), default=0)
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in named:
+        layer = _layer_of(name)
+        depth = 0 if layer is None else top - layer
+        lr = config.learning_rate * config.layer_decay**depth
+        decay = 0.0 if ("bias" in name or "LayerNorm" in name or "layer_norm" in name) else config.weight_decay
+        groups.setdefault((lr, decay), []).append(param)
+    out = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+    out.append({"params": net.head_parameters(), "lr": config.head_learning_rate, "weight_decay": 0.0})
+    return out
+
+
+def fit(
+    config: TrainConfig,
+    train: Sequence[Example],
+    dev: Sequence[Example] | None = None,
+    synthetic: Sequence[Example] = (),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> FitResult:
+    """The training recipe: pieces of sections, AdamW with layer-wise decay, linear warm-up and decay,
+    a fixed number of epochs (or the best dev epoch), optional averaging of the last epochs."""
     import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
-    width = max(len(w.input_ids) for w in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    for row, window in enumerate(batch):
-        n = len(window.input_ids)
-        ids[row, :n] = torch.tensor(window.input_ids)
-        mask[row, :n] = 1
-        labels[row, :n] = torch.tensor(window.label_ids)
-    return ids, mask, labels
+    from .alignment import unit_encoder
+    from .encoder import load_encoder_model, load_tokenizer
+    from .model import build_network
+    from .prediction import Tagger, pick_device
+
+    set_seed(config.seed)
+    device = pick_device(config.device)
+    tokenizer = load_tokenizer(config.model)
+    encoder = load_encoder_model(config.model)
+    pieces_encoder = unit_encoder(tokenizer, config.tokenization)
+    weighted: list[tuple[Example, float]] = [(p, 1.0) for ex in train for p in split_pieces(ex, config.piece_chars)]
+    weighted += [(p, config.synthetic_weight) for ex in synthetic for p in split_pieces(ex, config.piece_chars)]
+    if not weighted:
+        raise DataError("no training text")
+    arch = Architecture(
+        tokenization=config.tokenization, features=list(config.features),
+        feature_vocab=build_feature_vocab([f for (_, f), _ in weighted], config.features),
+        feature_dim=config.feature_dim, lstm_hidden=config.lstm_hidden, crf=config.crf, dropout=config.dropout,
+        max_length=config.max_length, stride=config.stride,
+    )
+    net = build_network(encoder, arch).to(device)
+    if config.freeze_embeddings:
+        net.encoder.get_input_embeddings().weight.requires_grad_(False)
+    encoded = [(encode_text(r.text, pieces_encoder, arch, f, r.spans), w) for (r, f), w in weighted]
+    encoded = [(e, w) for e, w in encoded if e.source]
+    steps_per_epoch = -(-len(encoded) // config.batch_size)
+    log(
+        f"device {device} | encoder {config.model} ({config.tokenization}) | {len(train)} sections + "
+        f"{len(synthetic)} synthetic -> {len(encoded)} pieces | fine-tuning: {steps_per_epoch} steps/epoch x {config.epochs}"
+    )
+    history: list[dict[str, Any]] = []
+    if config.probe_epochs:
+        history += probe(net, encoded, config, pieces_encoder.pad_id, device, log, progress)
+    optimizer = torch.optim.AdamW(parameter_groups(net, config))
+    total = steps_per_epoch * config.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency)
+    rng = random.Random(config.seed)
+    best = (-1.0, 0, None)
+    averaged: dict[str, Any] | None = None
+    n_averaged = 0
+    stale = 0
+    bar = tqdm(total=total, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True, disable=not progress)
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        losses = []
+        for i in range(0, len(order), config.batch_size):
+            chunk = [encoded[k] for k in order[i : i + config.batch_size]]
+            batch = {k: v.to(device) for k, v in collate([e for e, _ in chunk], pieces_encoder.pad_id).items()}
+            weights = torch.tensor([w for _, w in chunk], device=device)
+            loss = net.loss(batch, weights)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}")
+        entry: dict[str, Any] = {"stage": "fine-tune", "epoch": epoch, "loss": float(np.mean(losses))}
+        if config.average_last and epoch > config.epochs - config.average_last:
+            state = {k: v.detach().float().cpu() for k, v in net.state_dict().items() if v.dtype.is_floating_point}
+            averaged = state if averaged is None else {k: averaged[k] + state[k] for k in averaged}
+            n_averaged += 1
+        if dev:
+            predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
+                                             features=[f for _, f in dev])
+            entry["dev_f1"] = span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
+        history.append(entry)
+        bar.write(f"epoch {epoch:>3}  loss {entry['loss']:.4f}" + (f"  dev micro F1 {entry['dev_f1']:.4f}" if dev else ""))
+        if dev and config.select_on_dev:
+            if entry["dev_f1"] > best[0]:
+                best = (entry["dev_f1"], epoch, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
+                stale = 0
+            else:
+                stale += 1
+                if config.patience and stale >= config.patience:
+                    bar.write(f"early stop: no better dev F1 for {config.patience} epochs (best epoch {best[1]})")
+                    break
+    bar.close()
+    best_epoch = config.epochs
+    if config.select_on_dev and best[2] is not None:
+        net.load_state_dict(best[2])
+        best_epoch = best[1]
+    elif averaged is not None and n_averaged > 1:
+        current = net.state_dict()
+        net.load_state_dict({**current, **{k: (v / n_averaged).to(current[k].dtype) for k, v in averaged.items()}})
+    net.eval()
+    return FitResult(net, tokenizer, arch, history, best_epoch, str(device))
 
 
-def evaluate_records(tagger: Tagger, records: list[Record], batch_size: int = 32) -> dict[str, Any]:
-    predicted = tagger.predict_spans([r.text for r in records], batch_size)
-    gold = [r.spans for r in records]
+def probe(net, encoded, config: TrainConfig, pad_id: int, device, log, progress: bool) -> list[dict[str, Any]]:
+    """Stage 1 (linear probing, then fine-tuning: Kumar et al. 2022): train the head on a frozen
+    encoder first. Character vectors are computed once, so each head epoch costs no encoder pass; a
+    new head is not then pushed through a pretrained encoder as random gradients, and on a few
+    hundred spans the head gets the thousands of updates it needs."""
+    import torch
+    from tqdm.auto import tqdm
+
+    net.encoder.eval()
+    cache = []
+    with torch.no_grad():
+        for i in range(0, len(encoded), 16):
+            chunk = [e for e, _ in encoded[i : i + 16]]
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            vectors = net.char_vectors(batch)
+            cache.extend(vectors[row, : len(e.source)].clone() for row, e in enumerate(chunk))
+    head = net.head_parameters()
+    optimizer = torch.optim.AdamW(head, lr=config.probe_learning_rate, weight_decay=0.0)
+    steps = -(-len(encoded) // config.probe_batch_size) * config.probe_epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / max(steps, 1)))
+    rng = random.Random(config.seed + 1)
+    bar = tqdm(total=steps, desc="probe", unit="step", file=sys.stderr, dynamic_ncols=True, disable=not progress)
+    net.train()
+    net.encoder.eval()
+    history = []
+    for epoch in range(1, config.probe_epochs + 1):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        losses = []
+        for i in range(0, len(order), config.probe_batch_size):
+            rows = order[i : i + config.probe_batch_size]
+            batch = {k: v.to(device) for k, v in collate([encoded[k][0] for k in rows], pad_id).items()}
+            chars = torch.nn.utils.rnn.pad_sequence([cache[k] for k in rows], batch_first=True)
+            weights = torch.tensor([encoded[k][1] for k in rows], device=device)
+            loss = net.loss(batch, weights, chars=chars)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(head, config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.update(1)
+        bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}")
+        history.append({"stage": "probe", "epoch": epoch, "loss": float(np.mean(losses))})
+    bar.close()
+    log(f"probe: {config.probe_epochs} epochs on a frozen encoder, last loss {history[-1]['loss']:.4f}")
+    return history
+
+
+def evaluate_examples(tagger, examples: Sequence[Example], batch_size: int = 32) -> dict[str, Any]:
+    predicted = tagger.predict_spans(
+        [r.text for r, _ in examples], batch_size, documents=[r.source for r, _ in examples],
+        features=[f for _, f in examples],
+    )
+    gold = [r.spans for r, _ in examples]
     scores = span_scores(gold, predicted)
-    low, high = bootstrap_f1(gold, predicted)
-    scores["micro"]["f1_ci95"] = [low, high]
+    scores["micro"]["f1_ci95"] = list(bootstrap_f1(gold, predicted))
     return scores
 
 
@@ -129,119 +297,59 @@ class TrainResult:
 
 
 def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult:
-    """Train, keep the best epoch by dev micro F1, write ``model/`` and ``metrics.json`` atomically."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
-    from .encoder import load_token_classifier, load_tokenizer
+    """Train on ``config.train_splits`` (+ synthetic), score dev and test, write ``model/`` and
+    ``metrics.json`` atomically."""
+    from .prediction import Tagger
 
     started = time.time()
     output_dir = Path(output_dir)
-    splits = load_splits(config.data_dir)
-    set_seed(config.seed)
-    device = pick_device(config.device)
-    labels = bio_labels()
-    label_ids = {label: i for i, label in enumerate(labels)}
-    tokenizer = load_tokenizer(config.model)
-    model = load_token_classifier(config.model, labels).to(device)
-    chars = unit_encoder(tokenizer, config.tokenization)
-    if config.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
-    windows = training_windows(splits["train"], chars, label_ids, config)
-    pool = mention_pool(splits["train"])
-    augment_rng = random.Random(config.seed + 1)
-    log(
-        f"device {device} | model {config.model} | train {len(splits['train'])} sections ({len(windows)} windows), "
-        f"dev {len(splits['dev'])}, test {len(splits['test'])}"
-    )
-
-    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("classifier")]
-    body_decay = [
-        p for n, p in model.named_parameters()
-        if p.requires_grad and not n.startswith("classifier") and not any(k in n for k in ("bias", "LayerNorm"))
-    ]
-    body_no_decay = [
-        p for n, p in model.named_parameters()
-        if p.requires_grad and not n.startswith("classifier") and any(k in n for k in ("bias", "LayerNorm"))
-    ]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": body_decay, "lr": config.learning_rate, "weight_decay": config.weight_decay},
-            {"params": body_no_decay, "lr": config.learning_rate, "weight_decay": 0.0},
-            {"params": head, "lr": config.head_learning_rate, "weight_decay": 0.0},
-        ]
-    )
-    steps_per_epoch = (len(windows) * (1 + config.augment_copies) + config.batch_size - 1) // config.batch_size
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    tagger = Tagger(model, tokenizer, config.max_length, config.stride, device, config.tokenization)
-    rng = random.Random(config.seed)
-
-    best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
-    history = []
-    bar = tqdm(total=total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        epoch_windows = list(windows)
-        for _ in range(config.augment_copies):
-            copies = [replace_mentions(r, pool, augment_rng, config.augment_prob) for r in splits["train"]]
-            epoch_windows += training_windows(copies, chars, label_ids, config)
-        order = list(range(len(epoch_windows)))
-        rng.shuffle(order)
-        losses = []
-        for i in range(0, len(order), config.batch_size):
-            ids, mask, gold = collate([epoch_windows[k] for k in order[i : i + config.batch_size]], chars.pad_id)
-            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=gold.to(device)).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}", best_dev_f1=f"{max(best_f1, 0):.3f}")
-        dev = span_scores([r.spans for r in splits["dev"]], tagger.predict_spans([r.text for r in splits["dev"]], config.eval_batch_size))
-        dev_f1 = dev["micro"]["f1"]
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "dev_f1": dev_f1})
-        bar.write(f"epoch {epoch:>3}  loss {np.mean(losses):.4f}  dev micro F1 {dev_f1:.4f}")
-        if dev_f1 > best_f1:
-            best_f1, best_epoch, stale = dev_f1, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                bar.write(f"early stop: no better dev F1 for {config.patience} epochs (best epoch {best_epoch})")
-                break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    splits = load_examples(config.data_dir, synthetic=config.synthetic)
+    synthetic = splits.get("synthetic", [])
+    if config.synthetic and not synthetic:
+        raise DataError(f"{Path(config.data_dir) / 'synthetic.jsonl'}: synthetic: true but there is no synthetic split")
+    if config.synthetic_items:
+        synthetic = synthetic[: config.synthetic_items]
+    train_examples = [ex for s in config.train_splits for ex in splits[s]]
+    dev = splits["dev"] if config.select_on_dev else None
+    result = fit(config, train_examples, dev, synthetic if config.synthetic else (), log=log)
+    tagger = Tagger(result.net, result.tokenizer, result.arch, result.device, consistency=config.consistency)
     metrics = {
-        "dev": evaluate_records(tagger, splits["dev"], config.eval_batch_size),
-        "test": evaluate_records(tagger, splits["test"], config.eval_batch_size),
-        "best_epoch": best_epoch,
-        "epochs_run": len(history),
-        "history": history,
+        "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),
+        "test": evaluate_examples(tagger, splits["test"], config.eval_batch_size),
+        "trained_on": list(config.train_splits) + (["synthetic"] if config.synthetic else []),
+        "best_epoch": result.best_epoch,
+        "epochs_run": sum(1 for h in result.history if h.get("stage") == "fine-tune"),
+        "probe_epochs": config.probe_epochs,
+        "history": result.history,
         "train_seconds": round(time.time() - started, 1),
-        "device": str(device),
+        "device": result.device,
     }
-    all_records = [r for s in splits.values() for r in s]
-    save_model(model, tokenizer, config, output_dir / "model", metrics, data_hash(all_records))
+    real = [r for s in ("train", "dev", "test") for r, _ in splits[s]]
+    save_model(result, config, output_dir / "model", metrics, data_hash(real + [r for r, _ in synthetic]))
     fileio.write_json(output_dir / "metrics.json", metrics)
-    return TrainResult(output_dir, metrics, time.time() - started, best_epoch)
+    return TrainResult(output_dir, metrics, time.time() - started, result.best_epoch)
 
 
-def save_model(model, tokenizer, config: TrainConfig, target: Path, metrics: dict, hash_: str) -> None:
-    """Write weights (safetensors), tokenizer, label map and a model card; all or nothing."""
+def save_model(result: FitResult, config: TrainConfig, target: Path, metrics: dict, hash_: str) -> None:
+    """Encoder (a standard Hugging Face checkpoint in ``encoder/``), head weights, tokenizer,
+    architecture and a model card; all or nothing."""
+    from safetensors.torch import save_file
+
+    from .features import FEATURES_VERSION
+    from .prediction import MODEL_META
+
+    net = result.net
     with fileio.atomic_dir(target) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        net.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+        head = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
+        save_file(head, str(tmp / "head.safetensors"))
+        result.tokenizer.save_pretrained(tmp)
         meta = {
-            "labels": LABELS,
-            "tags": [model.config.id2label[i] for i in range(len(model.config.id2label))],
-            "max_length": config.max_length,
-            "stride": config.stride,
-            "tokenization": config.tokenization,
+            "format": FORMAT_VERSION,
+            "labels": list(LABELS),
+            "architecture": result.arch.to_dict(),
+            "features_version": FEATURES_VERSION,
+            "consistency": config.consistency,
             "base_model": config.model,
             "data_hash": hash_,
             "config": config.to_dict(),
@@ -256,9 +364,13 @@ def model_card(config: TrainConfig, metrics: dict, hash_: str) -> str:
     low, high = test["micro"].get("f1_ci95", [0, 0])
     return (
         f"# civic-ner model `{config.name}`\n\n"
-        f"Character-level BIO tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news, fine-tuned "
-        f"from `{config.model}`.\n\n"
-        f"- data hash: `{hash_}`\n- best epoch: {metrics['best_epoch']} of {metrics['epochs_run']}\n"
+        f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
+        f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
+        f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
+        f"{' and document-level consistency' if config.consistency else ''}.\n\n"
+        f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
+        f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"
+        f"{f', averaged over the last {config.average_last}' if config.average_last > 1 and not config.select_on_dev else ''})\n"
         f"- device: {metrics['device']}, training time {metrics['train_seconds']} s\n\n"
         f"## Held-out test scores (strict entity match)\n\n```\n{format_table({'model': test})}\n```\n\n"
         f"Micro F1 95 % bootstrap interval over sections: [{low:.3f}, {high:.3f}]\n\n"

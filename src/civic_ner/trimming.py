@@ -1,8 +1,11 @@
-"""Vocabulary trimming: keep only the embedding rows a character-fed model can ever look up.
+"""Vocabulary trimming: keep only the embedding rows a model can look up for the text it serves.
 
 multilingual-e5-small carries a 250,037 x 384 word-embedding matrix (96M of its 118M parameters)
-for 250k SentencePiece pieces, but :class:`~civic_ner.alignment.CharTokenizer` feeds text one
-character at a time, so only a small part of it is reachable. We keep
+for 250k SentencePiece pieces of a hundred languages; Chinese civic news reaches a fraction. A
+subword model keeps every piece made only of the kept characters (corpus, CJK, ASCII, punctuation):
+the best segmentation of a text over those characters uses no other piece, so tokenization is
+unchanged (checked on the corpus). A character-fed model (:class:`~civic_ner.alignment.CharTokenizer`)
+reaches even less. For it we keep
 
 - every special / added token, the bare word-start piece ``▁`` and the lowest-scoring piece (so a
   Unigram model keeps the same unknown-token penalty, ``min(score) - 10``);
@@ -198,6 +201,30 @@ def verify_trim(original, trimmed, keep: Sequence[int], chars: Iterable[str]) ->
     return bad
 
 
+def subword_kept_ids(tokenizer, chars: Iterable[str]) -> list[int]:
+    """Sorted original ids to keep so that a subword model segments any text over ``chars`` exactly
+    as before: every piece made only of (normalized) kept characters and ``▁``, plus specials and
+    the lowest-scoring piece. The best segmentation of such a text only ever uses such pieces."""
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    alphabet = {"▁"}
+    for ch in set(chars):
+        alphabet.update(normalizer.normalize_str(ch) if normalizer is not None else ch)
+    keep = set(kept_ids(tokenizer, ()))
+    keep.update(i for piece, i in tokenizer.get_vocab().items() if piece and all(c in alphabet for c in piece))
+    return sorted(keep)
+
+
+def verify_subword_trim(original, trimmed, keep: Sequence[int], texts: Iterable[str]) -> list[str]:
+    """Texts whose subword ids differ after trimming (beyond the renumbering)."""
+    new_id = {old: new for new, old in enumerate(keep)}
+    bad = []
+    for text in texts:
+        want = [new_id.get(i, -1) for i in original(text, add_special_tokens=False)["input_ids"]]
+        if trimmed(text, add_special_tokens=False)["input_ids"] != want:
+            bad.append(text[:30])
+    return bad
+
+
 def trim_model(
     model_dir: str | Path,
     output_dir: str | Path,
@@ -206,30 +233,32 @@ def trim_model(
     precision: str | None = None,
 ) -> TrimResult:
     """Write a trimmed copy of a civic-ner model directory to ``output_dir`` (atomically)."""
+    import shutil
+
     from tokenizers import Tokenizer
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from .encoder import load_encoder_model
+    from .prediction import read_model_meta
 
     started = time.perf_counter()
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    meta_path = model_dir / MODEL_META
-    if not meta_path.exists() or not (model_dir / "config.json").exists():
-        raise ModelDirError(f"{model_dir}: not a civic-ner model directory (no {MODEL_META} or config.json)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("tokenization", "char") != "char":
-        raise TrimError(
-            f"{model_dir}: trimming needs a per-character model (tokenization: char), not {meta['tokenization']!r}: "
-            "a subword model can meet any piece of the vocabulary in new text"
-        )
+    meta = read_model_meta(model_dir)
+    tokenization = meta["architecture"].get("tokenization", "subword")
     if output_dir.resolve() == model_dir.resolve():
         raise TrimError(f"{output_dir}: the output must differ from the model directory")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise TrimError(f"{model_dir}: trimming needs a fast (tokenizers) tokenizer")
-    model = AutoModelForTokenClassification.from_pretrained(model_dir).eval()
+    try:
+        encoder = load_encoder_model(str(model_dir / "encoder")).eval()
+    except (OSError, ValueError) as exc:
+        raise ModelDirError(f"{model_dir}/encoder: cannot load the encoder ({str(exc).splitlines()[0]})") from None
+    texts = list(texts)
     corpus_chars = {ch for t in texts for ch in t if not ch.isspace()}
     checked = corpus_chars | set(range_chars(ranges))
-    keep = kept_ids(tokenizer, checked)
-    vocab_before = model.get_input_embeddings().weight.shape[0]
+    keep = kept_ids(tokenizer, checked) if tokenization == "char" else subword_kept_ids(tokenizer, checked)
+    vocab_before = encoder.get_input_embeddings().weight.shape[0]
     if keep[-1] >= vocab_before:
         raise TrimError(f"token id {keep[-1]} is outside the embedding matrix ({vocab_before} rows)")
 
@@ -241,16 +270,21 @@ def trim_model(
         clean_up_tokenization_spaces=False,
         **_special_kwargs(tokenizer),
     )
-    mismatches = verify_trim(tokenizer, new_tokenizer, keep, checked)
+    if tokenization == "char":
+        mismatches = verify_trim(tokenizer, new_tokenizer, keep, checked)
+    else:
+        mismatches = verify_subword_trim(tokenizer, new_tokenizer, keep, [*texts, "".join(sorted(checked))])
     if mismatches:
-        raise TrimError(f"trimmed tokenizer disagrees on {len(mismatches)} characters, e.g. {mismatches[:10]}")
-    _slice_embeddings(model, keep)
+        raise TrimError(f"trimmed tokenizer disagrees on {len(mismatches)} inputs, e.g. {mismatches[:5]}")
+    _slice_embeddings(encoder, keep)
+    encoder.config.vocab_size = len(keep)
 
     meta["trimmed"] = {"from": str(model_dir), "vocab_before": vocab_before, "vocab_after": len(keep)}
     if precision and precision != "fp32":
         meta["precision"] = precision  # applied by Tagger.from_dir at load; weights stay fp32 on disk
     with fileio.atomic_dir(output_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
+        shutil.copy2(model_dir / "head.safetensors", tmp / "head.safetensors")
         new_tokenizer.save_pretrained(tmp)
         (tmp / MODEL_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / TRIM_META).write_text(
@@ -260,8 +294,8 @@ def trim_model(
             card = (model_dir / "README.md").read_text(encoding="utf-8")
             note = (
                 f"\n## Trimmed vocabulary\n\nEmbedding rows cut from {vocab_before} to {len(keep)} by "
-                f"`civic-ner trim` (characters of the training corpus and CJK/ASCII ranges kept; "
-                f"predictions unchanged on them). Original ids: `{TRIM_META}`.\n"
+                f"`civic-ner trim` (pieces over the training corpus's characters and the CJK/ASCII ranges kept; "
+                f"tokenization and predictions unchanged on them). Original ids: `{TRIM_META}`.\n"
             )
             (tmp / "README.md").write_text(card + note, encoding="utf-8")
     return TrimResult(

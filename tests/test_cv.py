@@ -1,0 +1,76 @@
+"""The cross-validation protocol: folds, pooling, mean ± std over seeds, collapse detection, CLI."""
+import json
+
+import pytest
+
+from civic_ner import cli
+from civic_ner.cv import FoldRun, cross_validate, fold_assignment, format_cv
+
+
+def examples(gold_records):
+    return [(r, {}) for r in gold_records]
+
+
+def test_folds_are_balanced_deterministic_and_cover_everything(gold_records):
+    pairs = [(r.id, len(r.spans)) for r in gold_records]
+    a = fold_assignment(pairs, 5)
+    assert a == fold_assignment(list(reversed(pairs)), 5)
+    assert set(a) == {r.id for r in gold_records} and set(a.values()) == set(range(5))
+    per_fold = [sum(n for sid, n in pairs if a[sid] == f) for f in range(5)]
+    assert max(per_fold) - min(per_fold) <= max(n for _, n in pairs)
+    with pytest.raises(ValueError):
+        fold_assignment(pairs[:3], 5)
+
+
+def test_oracle_scores_one_and_each_section_is_held_out_once(gold_records):
+    seen = []
+
+    def oracle(train, test, synthetic, seed):
+        assert not {r.id for r, _ in train} & {r.id for r, _ in test}
+        seen.extend(r.id for r, _ in test)
+        return [r.spans for r, _ in test], None, [{"loss": 1.0}, {"loss": 0.5}, {"loss": 0.1}]
+
+    result = cross_validate(examples(gold_records), oracle, folds=4, seeds=[1, 2], log=lambda *_: None)
+    assert sorted(seen) == sorted([r.id for r in gold_records] * 2)
+    assert result["scores"]["micro"]["f1"] == 1.0 and result["scores"]["micro"]["f1_std"] == 0.0
+    assert result["collapsed"] == []
+    assert "collapsed folds: none" in format_cv(result)
+
+
+def test_collapse_is_detected_and_reported(gold_records):
+    def flaky(train, test, synthetic, seed):
+        if seed == 2:
+            return [[] for _ in test], None, [{"loss": 0.49}, {"loss": 0.49}, {"loss": 0.49}]
+        return [r.spans for r, _ in test], None, [{"loss": 1.0}, {"loss": 0.5}, {"loss": 0.1}]
+
+    result = cross_validate(examples(gold_records), flaky, folds=3, seeds=[1, 2], log=lambda *_: None)
+    assert len(result["collapsed"]) == 3 and {c["seed"] for c in result["collapsed"]} == {2}
+    assert result["scores"]["micro"]["f1"] == pytest.approx(0.5)
+    assert result["scores"]["micro"]["f1_std"] > 0.5
+    assert "COLLAPSED folds" in format_cv(result)
+    assert FoldRun(1, 0, 0.0, [[]], None, []).collapsed == "predicted no entity"
+
+
+def test_synthetic_text_is_never_held_out(gold_records):
+    synthetic = [(gold_records[0], {})]
+    held_out = []
+
+    def check(train, test, syn, seed):
+        assert syn == synthetic
+        held_out.extend(r.id for r, _ in test)
+        return [r.spans for r, _ in test], None, []
+
+    result = cross_validate(examples(gold_records[1:]), check, folds=3, seeds=[0], synthetic=synthetic,
+                            log=lambda *_: None)
+    assert gold_records[0].id not in held_out and result["sections"] == len(gold_records) - 1
+
+
+def test_cli_cv_of_a_baseline(tmp_path, capsys):
+    code = cli.main(["cv", "--baseline", "rules", "--folds", "3", "-o", str(tmp_path / "cv")])
+    out = capsys.readouterr().out
+    assert code == 0 and "3-fold CV by section over 52 sections (513 spans)" in out
+    result = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert result["scores"]["MONEY"]["f1"] == 1.0 and result["scores"]["ORG"]["f1"] == 0.0
+    assert (tmp_path / "cv" / "cv.md").exists()
+    assert cli.main(["cv", "--folds", "1", "-o", str(tmp_path / "x")]) == 2
+    assert "--folds must be at least 2" in capsys.readouterr().err
