@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from civic_ner.cli import add_evaluate_args, cmd_evaluate, run
+from civic_ner.cli import add_evaluate_args, cmd_evaluate
+from civic_ner.cli_common import run
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

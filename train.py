@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from civic_ner.cli import add_train_args, cmd_train, run
+from civic_ner.cli import add_train_args, cmd_train
+from civic_ner.cli_common import run
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/predict_throughput.py --model runs/default/model [--docs 1000] [--threads N]
 
 1. Speed: the five seed bulletins (data/raw/*.txt) are read, cleaned, predicted and written as JSONL
-   by :func:`civic_ner.predict_io.predict_files`, exactly what ``civic-ner predict data/raw -o X``
+   by :func:`civic_ner.writers.predict_files`, exactly what ``civic-ner predict data/raw -o X``
    runs after loading the model. Reported: model load seconds (separately), cleaned characters per
    wall second of the prediction run (median over ``--repeats`` runs, after one warm-up run), peak RSS.
 2. Memory flatness: ``--docs`` bulletins (default 1,000) are generated into a temporary directory by
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
-    from civic_ner.predict_io import expand_inputs, load, predict_files, read_bulletin
+    from civic_ner.api import load
+    from civic_ner.reading import expand_inputs, read_bulletin
+    from civic_ner.writers import predict_files
 
     hf_logging.disable_progress_bar()
     rss_before_load = current_rss_mb()

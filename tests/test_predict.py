@@ -19,19 +19,9 @@ import pytest
 from civic_ner import cli
 from civic_ner.cleaning import clean_text
 from civic_ner.corpus import tasks_to_records
-from civic_ner.predict_io import (
-    COLORS,
-    NER,
-    PIECE_CHARS,
-    InputError,
-    decode_bytes,
-    entity_value,
-    expand_inputs,
-    model_version,
-    predict_files,
-    read_bulletin,
-    split_pieces,
-)
+from civic_ner.api import NER, PIECE_CHARS, entity_value, model_version, split_pieces
+from civic_ner.reading import InputError, decode_bytes, expand_inputs, read_bulletin
+from civic_ner.writers import COLORS, predict_files
 from civic_ner.prediction import Entity
 from civic_ner.rules import rule_spans
 from civic_ner.types import LABELS, Span
@@ -387,7 +377,7 @@ def test_html_format(dict_ner, tmp_path):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; " in page
     for label, color in COLORS.items():
         assert color in page and f'<mark class="{label}"' in page
-    assert 'class="legend"' in page and "Total money" in page and "Counts by unit" in page
+    assert 'class="legend"' in page and "Who did what, with how much" in page and "<th>Facts</th>" in page
     assert "236,900,000" in page or "2.369" in page
     assert "<link" not in page and "@import" not in page and "url(" not in page
     checker = _TagChecker()
@@ -490,21 +480,21 @@ def test_cli_model_and_usage_errors(tmp_path, capsys):
 
 
 def test_crash_leaves_no_partial_output(dict_ner, tmp_path, monkeypatch):
-    from civic_ner import predict_io
+    from civic_ner import writers
 
     inputs = []
     for n, raw in enumerate(seed_texts()):
         path = tmp_path / f"{n}.txt"
         path.write_text(raw, encoding="utf-8")
         inputs.append(str(path))
-    original = predict_io.JsonlWriter.write
+    original = writers.JsonlWriter.write
 
     def write_then_crash(self, doc):
         if self.count == 2:
             raise RuntimeError("disk on fire")
         original(self, doc)
 
-    monkeypatch.setattr(predict_io.JsonlWriter, "write", write_then_crash)
+    monkeypatch.setattr(writers.JsonlWriter, "write", write_then_crash)
     out = tmp_path / "out" / "pred.jsonl"
     with pytest.raises(RuntimeError, match="disk on fire"):
         predict_files(dict_ner, inputs, "jsonl", out)

@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING
 __all__ = ["load", "Doc", "DocEntity", "NER"]
 
 if TYPE_CHECKING:
-    from .predict_io import NER, Doc, DocEntity
+    from .api import NER, Doc, DocEntity
 
 
 def load(model_dir, device: str | None = None, clean: bool = True) -> "NER":
     """Load a trained model directory; returns ``ner`` with ``ner(text) -> Doc`` and ``ner.pipe(texts)``."""
-    from .predict_io import load as _load
+    from .api import load as _load
 
     return _load(model_dir, device=device, clean=clean)
 
 
 def __getattr__(name: str):
     if name in ("NER", "Doc", "DocEntity"):
-        from . import predict_io
+        from . import api
 
-        return getattr(predict_io, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'civic_ner' has no attribute {name!r}")

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from . import corpus
+from .cli_common import fail, run
+from .loop_cli import add_loop_commands
+from .predict_cli import add_predict_commands
 
-EXIT_BAD_INPUT = 2
 DEFAULT_SYNTHETIC = "annotations/synthetic.json"
-
-
-def fail(message: str) -> int:
-    print(f"civic-ner: error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
 
 
 # ---------------------------------------------------------------- corpus
@@ -213,58 +209,6 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- predict
-
-EXIT_SOME_INPUTS_FAILED = 1
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict_io import load, predict_files
-
-    if args.batch_size < 1:
-        return fail(f"--batch-size must be at least 1, not {args.batch_size}")
-    if args.output not in (None, "-") and Path(args.output).is_dir():
-        return fail(f"{args.output}: is a directory; -o takes a file name")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar in front of our own output
-    started = time.perf_counter()
-    ner = load(args.model, device=args.device)
-    loaded = time.perf_counter() - started
-
-    def report(name: str, message: str) -> None:
-        print(f"civic-ner: error: {name}: {message}", file=sys.stderr)
-
-    summary = predict_files(ner, args.inputs, args.format, args.output, args.batch_size, report=report)
-    target = args.output if args.output not in (None, "-") else "stdout"
-    if summary.written:
-        print(
-            f"{summary.documents} documents, {summary.entities} entities -> {target} "
-            f"(model loaded in {loaded:.1f} s, predicted in {time.perf_counter() - started - loaded:.1f} s)",
-            file=sys.stderr,
-        )
-    else:
-        print("civic-ner: error: no input could be read; nothing written", file=sys.stderr)
-    if summary.failed:
-        print(f"civic-ner: {len(summary.failed)} input(s) failed", file=sys.stderr)
-        return EXIT_SOME_INPUTS_FAILED
-    return 0
-
-
-def add_predict_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="text files, directories (*.txt, recursively) or - for stdin")
-    p.add_argument("--model", required=True, help="a model directory written by train.py (runs/<name>/model)")
-    p.add_argument("--format", choices=["jsonl", "labelstudio", "html", "csv"], default="jsonl")
-    p.add_argument("-o", "--output", default=None, help="output file (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=32, help="model windows per forward pass (default: %(default)s)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-
-
 def cmd_trim(args: argparse.Namespace) -> int:
     from .trimming import TrimError, corpus_texts, trim_model
 
@@ -331,8 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a model on held-out spans (same as python evaluate.py)")
     add_evaluate_args(p)
     p.set_defaults(func=cmd_evaluate)
-    from .loop_cli import add_loop_commands
-
     add_loop_commands(sub)  # ls push|pull, retrain, curve, suggest
     p = sub.add_parser("trim", help="cut the embedding matrix to the pieces a character-fed model can use")
     p.add_argument("--model", required=True, help="a model directory written by train.py")
@@ -342,9 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument("--int8", action="store_true", help="mark the copy to load with dynamic int8 quantization")
     precision.add_argument("--bf16", action="store_true", help="mark the copy to load in bf16 (CPUs with AMX/AVX512-BF16)")
     p.set_defaults(func=cmd_trim)
-    p = sub.add_parser("predict", help="tag new bulletins (JSONL, Label Studio pre-annotations, HTML page, CSV)")
-    add_predict_args(p)
-    p.set_defaults(func=cmd_predict)
+    add_predict_commands(sub)  # predict, facts
     return parser
 
 
@@ -367,26 +307,6 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     precision.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers at load (CPU)")
     precision.add_argument("--bf16", action="store_true", help="run in bf16 (fast on CPUs with AMX/AVX512-BF16)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-
-
-def run(func, args: argparse.Namespace) -> int:
-    """Call a command, turning expected failures into one clear line."""
-    from .config import ConfigError
-    from .prediction import ModelDirError
-
-    expected: tuple[type[BaseException], ...] = (corpus.AnnotationError, ConfigError, ModelDirError, FileNotFoundError)
-    try:
-        from .training import DataError
-
-        expected += (DataError,)
-    except ImportError:
-        pass
-    try:
-        return func(args)
-    except expected as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted; nothing was half-written")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """``civic-ner ls push|pull``, ``retrain``, ``curve``, ``suggest``: the annotate-retrain loop on the command line.
 
-Registered into the main parser by :func:`add_loop_commands`; errors follow the ``cli.run`` convention
+Registered into the main parser by :func:`add_loop_commands`; errors follow the ``cli_common.run`` convention
 (one ``civic-ner: error: ...`` line, exit 2). ``retrain`` exits 3 when the regression gate refuses
 the candidate, so that scripts can tell "worse model" from "bad input".
 """
@@ -10,17 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli_common import fail
+
 EXIT_NOT_PROMOTED = 3
 
 
-def _fail(message: str) -> int:
-    from .cli import fail
-
-    return fail(message)
-
-
 def _guard(func):
-    """Turn the loop's own expected errors into the one-line convention (cli.run handles the rest)."""
+    """Turn the loop's own expected errors into the one-line convention (cli_common.run handles the rest)."""
 
     def wrapper(args: argparse.Namespace) -> int:
         from .labelstudio import LabelStudioError
@@ -29,7 +25,7 @@ def _guard(func):
         try:
             return func(args)
         except (LabelStudioError, LoopError) as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
@@ -49,7 +45,7 @@ def cmd_ls_push(args: argparse.Namespace) -> int:
     from .loop import load_sections
 
     if not Path(args.label_config).exists():
-        return _fail(f"{args.label_config}: labeling config not found")
+        return fail(f"{args.label_config}: labeling config not found")
     records = load_sections(args.inputs)
     tagger = None
     if args.model:

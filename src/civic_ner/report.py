@@ -61,6 +61,7 @@ def evaluate_model(
             kept = BASELINE_TYPES[name]
             column = span_scores(gold, [[s for s in doc if s.label in kept] for doc in preds])
             columns[name] = column if set(kept) == set(LABELS) else {label: column[label] for label in kept}
+    relations = relation_report(records, predicted)
     counts, errors = error_breakdown([r.id for r in records], texts, gold, predicted)
     lines = [
         f"{split}: {len(records)} sections, {sum(len(g) for g in gold)} gold spans; model {model_dir}",
@@ -74,6 +75,7 @@ def evaluate_model(
         shown = [e for e in errors if e.kind == kind][:examples]
         for e in shown:
             lines.append(f"  {kind:<10} {e.section}: gold {e.gold}  pred {e.pred}  …{e.context}…")
+    lines += ["", relations["text"]]
     return {
         "text": "\n".join(lines),
         "json": {
@@ -83,8 +85,72 @@ def evaluate_model(
             "seqeval_agrees": agree,
             "errors": dict(counts),
             "error_examples": [e.__dict__ for e in errors],
+            "relations": relations["json"],
         },
     }
+
+
+RELATION_ROWS = ("runs", "gives", "amount_of", "reaches", "part_of", "same_as")
+
+
+def relation_scores(records: list[Record], predicted: list[list] | None = None) -> dict[str, dict[str, float]]:
+    """P/R/F1 per relation type of the cue extractor against the gold relations. With ``predicted``
+    spans (end to end), a relation counts only when both ends match gold spans exactly."""
+    from collections import Counter
+
+    from .evaluation import prf
+    from .facts import extract_relations
+
+    tp: Counter[str] = Counter()
+    n_gold: Counter[str] = Counter()
+    n_pred: Counter[str] = Counter()
+    for index, record in enumerate(records):
+        gold = {(record.spans[r.source], record.spans[r.target], r.label) for r in record.relations}
+        spans = sorted(predicted[index]) if predicted is not None else record.spans
+        found = {(spans[r.source], spans[r.target], r.label) for r in extract_relations(record.text, spans)}
+        n_gold.update(x[2] for x in gold)
+        n_pred.update(x[2] for x in found)
+        tp.update(x[2] for x in gold & found)
+    out = {label: prf(tp[label], n_pred[label], n_gold[label]) for label in RELATION_ROWS}
+    out["micro"] = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    return out
+
+
+def relation_report(records: list[Record], predicted: list[list]) -> dict[str, Any]:
+    given = relation_scores(records)
+    end_to_end = relation_scores(records, predicted)
+    lines = ["relations (cue extractor): P / R / F1 given gold entities | end to end from predicted entities"]
+    for row in (*RELATION_ROWS, "micro"):
+        a, b = given[row], end_to_end[row]
+        if not a["support"] and row != "micro" and not b["support"]:
+            continue
+        lines.append(
+            f"  {row:<10}{a['support']:>5} | {a['precision']:.3f} {a['recall']:.3f} {a['f1']:.3f} | "
+            f"{b['precision']:.3f} {b['recall']:.3f} {b['f1']:.3f}"
+        )
+    return {"text": "\n".join(lines), "json": {"given_gold_entities": given, "end_to_end": end_to_end}}
+
+
+def program_money_agreement(records: list[Record]) -> dict[str, Any]:
+    """Money per program aggregated from extracted relations vs from the gold relations (both on
+    the gold entities, documents = source bulletins): how many programs get the same total."""
+    from .aggregation import Aggregator
+    from .facts import extract_relations
+
+    gold_totals, found_totals = Aggregator(), Aggregator()
+    for record in records:
+        gold_totals.add(record.source, record.text, record.spans, record.relations)
+        found_totals.add(record.source, record.text, record.spans, extract_relations(record.text, record.spans))
+    rows = []
+    for (kind, name), profile in sorted(gold_totals.profiles.items()):
+        if kind != "program" or not profile.money:
+            continue
+        found = found_totals.profiles.get((kind, name))
+        found_total = found.money_total if found else 0.0
+        rows.append({"program": name, "gold_yuan": profile.money_total, "found_yuan": found_total,
+                     "equal": abs(found_total - profile.money_total) < 0.5})
+    equal = sum(r["equal"] for r in rows)
+    return {"programs": len(rows), "equal": equal, "share": equal / len(rows) if rows else 0.0, "rows": rows}
 
 
 def _trained_on(model_dir: str | Path, split: str) -> list[str]:

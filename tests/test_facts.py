@@ -1,0 +1,157 @@
+"""Facts: relation cues, honest aggregation, the facts command and the HTML totals."""
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from civic_ner import cli
+from civic_ner.aggregation import Aggregator
+from civic_ner.facts import document_facts, extract_relations, is_rate, sentence_bounds
+from civic_ner.relations import Relation
+from civic_ner.rules import rule_spans
+from civic_ner.types import Span
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spans_of(text: str, names: dict[str, str]) -> list[Span]:
+    """Spans for named surfaces (first occurrence each) plus the rule baseline's MONEY/COUNT."""
+    out = list(rule_spans(text))
+    for surface, label in names.items():
+        start = text.index(surface)
+        out.append(Span(start, start + len(surface), label))
+    return sorted(out)
+
+
+def relations_by_text(text: str, spans: list[Span]) -> set[tuple[str, str, str]]:
+    return {(r.label, text[spans[r.source].start:spans[r.source].end], text[spans[r.target].start:spans[r.target].end])
+            for r in extract_relations(text, spans)}
+
+
+def test_giver_recipient_and_program_cues():
+    text = "乳山市慈善总会再次拨付268.94万元给乳山市扶贫办,用于“虹桥拉手”活动。"
+    spans = spans_of(text, {"乳山市慈善总会": "ORG", "乳山市扶贫办": "ORG", "虹桥拉手": "PROGRAM"})
+    found = relations_by_text(text, spans)
+    assert ("gives", "乳山市慈善总会", "268.94万元") in found
+    assert ("amount_of", "268.94万元", "乳山市扶贫办") in found
+    assert ("amount_of", "268.94万元", "虹桥拉手") in found
+
+
+def test_runner_reach_and_participants():
+    text = "乳山市妇联组织“虹桥拉手”活动,累计帮扶1125名困境儿童,20余名志愿者参与服务。"
+    spans = spans_of(text, {"乳山市妇联": "ORG", "虹桥拉手": "PROGRAM"})
+    found = relations_by_text(text, spans)
+    assert ("runs", "乳山市妇联", "虹桥拉手") in found
+    assert ("reaches", "1125名", "虹桥拉手") in found
+    assert not any(r[1] == "20余名" for r in found)  # volunteers serve; they are not reached (R1)
+
+
+def test_list_items_inherit_the_announcing_organization():
+    text = "市总工会组织实施了两大行动:\n一是消费扶贫行动。筹集资金500余万元。\n二是困难帮扶行动。救助困难职工300人次。"
+    spans = spans_of(text, {"市总工会": "ORG", "消费扶贫行动": "PROGRAM", "困难帮扶行动": "PROGRAM"})
+    found = relations_by_text(text, spans)
+    assert {("runs", "市总工会", "消费扶贫行动"), ("runs", "市总工会", "困难帮扶行动")} <= found
+    assert ("amount_of", "500余万元", "消费扶贫行动") in found
+    assert ("reaches", "300人次", "困难帮扶行动") in found
+
+
+def test_parts_totals_and_the_issue_example():
+    text = "县慈善总会开展“助学圆梦”项目,累计募集善款2368.7万元,其中1200万元用于助学。"
+    spans = spans_of(text, {"县慈善总会": "ORG", "助学圆梦": "PROGRAM"})
+    found = relations_by_text(text, spans)
+    assert ("part_of", "1200万元", "2368.7万元") in found
+    totals = Aggregator()
+    totals.add("a.txt", text, spans, extract_relations(text, spans))
+    program = totals.profiles[("program", "助学圆梦")]
+    assert program.money_total == pytest.approx(23_687_000)  # not 35,687,000: the part is inside the total
+    text2 = "市级出资30.6万元,各区市自筹88.2万元,共计118.8万元,用于“靓居工程”。"
+    spans2 = spans_of(text2, {"靓居工程": "PROGRAM"})
+    found2 = relations_by_text(text2, spans2)
+    assert {("part_of", "30.6万元", "118.8万元"), ("part_of", "88.2万元", "118.8万元")} <= found2
+
+
+def test_rates_repeats_and_approximate_amounts_are_honest():
+    text = "县妇联发放助学金50余万元\n县妇联开展“春蕾计划”,发放助学金50余万元,每人2000元,资助学生260名。"
+    spans = spans_of(text, {"县妇联": "ORG", "春蕾计划": "PROGRAM"})
+    relations = extract_relations(text, spans)
+    assert is_rate(text, next(s for s in spans if text[s.start:s.end] == "2000元"))
+    totals = Aggregator()
+    totals.add("a.txt", text, spans, relations)
+    program = totals.profiles[("program", "春蕾计划")]
+    assert program.money_total == pytest.approx(500_000) and program.money[0].approximate
+    assert program.rates == ["2000元"]
+    assert program.reached == {"名": 260}
+    # the same headline amount twice in one document: counted once (same_as)
+    headline = Span(text.index("50余万元"), text.index("50余万元") + 5, "MONEY")
+    org = totals.profiles.get(("organization", "县妇联"))
+    assert org is None or sum(a.surface == "50余万元" for a in org.given) <= 1
+    assert headline in spans
+
+
+def test_sentences_and_document_facts():
+    text = "县残联投入30万元。\n帮扶残疾人120名;"
+    bounds = sentence_bounds(text)
+    assert [text[a:b] for a, b in bounds] == ["县残联投入30万元。", "\n", "帮扶残疾人120名;"]
+    spans = spans_of(text, {"县残联": "ORG"})
+    for fact in document_facts(text, spans):
+        assert fact.sentence_start <= fact.source.start < fact.sentence_end or \
+            fact.sentence_start <= fact.target.start < fact.sentence_end
+        data = fact.to_json(text)
+        assert data["from"]["text"] == text[fact.source.start:fact.source.end] and data["sentence"]
+
+
+def test_gold_relations_through_the_aggregator_match_a_hand_count(gold_records):
+    record = next(r for r in gold_records if any(rel.label == "part_of" for rel in r.relations))
+    totals = Aggregator()
+    totals.add(record.source, record.text, record.spans, record.relations)
+    parts = {rel.source for rel in record.relations if rel.label == "part_of"}
+    counted = [a.surface for p in totals.profiles.values() for a in p.money + p.given]
+    assert not any(record.text[record.spans[i].start:record.spans[i].end] in counted and
+                   counted.count(record.text[record.spans[i].start:record.spans[i].end]) > 1 for i in parts)
+
+
+@pytest.fixture(scope="module")
+def bulletins(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bulletins")
+    for path in sorted((ROOT / "data" / "raw").glob("*.txt"))[:2]:
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".html"])
+def test_facts_command_formats(tiny_model_dir, bulletins, tmp_path, capsys, suffix):
+    out = tmp_path / f"facts{suffix}"
+    code = cli.main(["facts", "--model", str(tiny_model_dir), str(bulletins), "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "facts ->" in capsys.readouterr().err
+    content = out.read_text(encoding="utf-8-sig")
+    if suffix == ".jsonl":
+        for line in content.splitlines():
+            fact = json.loads(line)
+            assert fact["relation"] in ("runs", "gives", "amount_of", "reaches", "part_of", "same_as")
+            assert fact["from"]["text"] and fact["sentence"] and fact["source"].endswith(".txt")
+    elif suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(content)))
+        assert list(rows[0]) == ["kind", "name", "measure", "value", "unit", "approximate", "mentions", "documents", "detail"] if rows else True
+    else:
+        assert "Who did what, with how much" in content and "<th>Facts</th>" in content
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_facts_command_refuses_an_unknown_suffix(tiny_model_dir, bulletins, tmp_path, capsys):
+    code = cli.main(["facts", "--model", str(tiny_model_dir), str(bulletins), "-o", str(tmp_path / "facts.xlsx")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "facts.xlsx" in err and "suffix" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "facts.xlsx").exists()
+
+
+def test_doc_facts_api(tiny_model_dir):
+    from civic_ner import load
+
+    ner = load(tiny_model_dir, device="cpu")
+    doc = ner("乳山市妇联组织“虹桥拉手”活动,累计帮扶1125名困境儿童,投入资金268.94万元。")
+    assert isinstance(doc.facts, list)
+    relations = doc.relations()
+    assert all(isinstance(r, Relation) and 0 <= r.source < len(doc.spans) for r in relations)
