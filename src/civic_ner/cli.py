@@ -288,7 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_help() -> str:
+    """The config schema as plain text, for ``--help`` (the README shows the same table)."""
+    from dataclasses import fields
+
+    from .config import TrainConfig, _range_text
+
+    lines = ["config keys (YAML; a value outside its range is refused at load):"]
+    for f in fields(TrainConfig):
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        allowed = _range_text(f.metadata)
+        lines.append(f"  {f.name:<20} {str(default):<30} {allowed:<16} {f.metadata['help']}")
+    return "\n".join(lines)
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = config_help()
     p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
     p.add_argument("--output-dir", default=None, help="default: runs/<config name>")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")

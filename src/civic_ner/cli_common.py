@@ -3,10 +3,12 @@ every expected failure, and nothing half-written when a run is interrupted."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 EXIT_BAD_INPUT = 2
 EXIT_SOME_INPUTS_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def fail(message: str) -> int:
@@ -19,14 +21,24 @@ def run(func, args: argparse.Namespace) -> int:
     from .config import ConfigError
     from .corpus import AnnotationError
     from .dataset import DataError
+    from .fileio import OutputError
     from .prediction import DeviceError, ModelDirError
 
     expected: tuple[type[BaseException], ...] = (
-        AnnotationError, ConfigError, ModelDirError, DeviceError, DataError, FileNotFoundError,
+        AnnotationError, ConfigError, ModelDirError, DeviceError, DataError, OutputError, FileNotFoundError,
     )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return func(args)
     except expected as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
-        return fail("interrupted; nothing was half-written")
+        fail("interrupted; nothing was half-written")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (a job scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed on the way."""
+    raise KeyboardInterrupt

@@ -91,7 +91,11 @@ def _range_text(meta: dict[str, Any]) -> str:
         return ""
     left = "(" if meta["low_open"] else "["
     right = ")" if meta["high_open"] else "]"
-    return f"{left}{meta['low']:g}, {meta['high']:g}{right}"
+
+    def number(x: float) -> str:
+        return f"{int(x)}" if float(x).is_integer() else f"{x:g}"
+
+    return f"{left}{number(meta['low'])}, {number(meta['high'])}{right}"
 
 
 def schema_table() -> str:

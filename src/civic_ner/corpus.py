@@ -138,8 +138,14 @@ def record_to_task(record: Record, task_id: int | None = None) -> dict[str, Any]
 
 
 def _pick_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
-    """The annotation that counts: ground truth if marked, else the last one that was not cancelled."""
-    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    """The annotation that counts: ground truth if marked, else the last one that was not cancelled.
+    Raises ValueError for annotations that are not a list of objects with a list of results."""
+    listed = task.get("annotations") or []
+    if not isinstance(listed, list) or not all(isinstance(a, dict) for a in listed):
+        raise ValueError("'annotations' is not a list of objects")
+    annotations = [a for a in listed if not a.get("was_cancelled")]
+    if any(not isinstance(a.get("result") or [], list) for a in annotations):
+        raise ValueError("an annotation's 'result' is not a list")
     if not annotations:
         return None
     gold = [a for a in annotations if a.get("ground_truth")]
@@ -147,7 +153,7 @@ def _pick_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def task_name(task: dict[str, Any], index: int) -> str:
-    data = task.get("data") or {}
+    data = task.get("data") if isinstance(task.get("data"), dict) else {}
     sid = data.get("section_id")
     tid = task.get("id")
     parts = [f"task #{index}"]
@@ -186,7 +192,11 @@ def tasks_to_records(
             problems.append(f"{where}: {name}: duplicate section id {section_id} (also {seen[section_id]})")
             continue
         seen[section_id] = name
-        annotation = _pick_annotation(task)
+        try:
+            annotation = _pick_annotation(task)
+        except ValueError as exc:
+            problems.append(f"{where}: {name}: {exc}")
+            continue
         if annotation is None:
             problems.append(f"{where}: {name}: no completed annotation (skipped or missing)")
             continue
@@ -194,13 +204,21 @@ def tasks_to_records(
         region_span: dict[str, Span] = {}
         relation_items = []
         for item in annotation.get("result") or []:
+            if not isinstance(item, dict):
+                problems.append(f"{where}: {name}: a result item is not an object: {str(item)[:40]!r}")
+                continue
             if item.get("type") == "relation":
                 relation_items.append(item)
                 continue
             if item.get("type") != "labels":
                 continue
             value = item.get("value") or {}
+            if not isinstance(value, dict):
+                problems.append(f"{where}: {name}: a result's 'value' is not an object")
+                continue
             item_labels = value.get("labels") or []
+            if not isinstance(item_labels, list):
+                item_labels = [item_labels]
             surface = value.get("text")
             try:
                 start, end = from_utf16(text, int(value["start"])), from_utf16(text, int(value["end"]))
@@ -232,7 +250,7 @@ def tasks_to_records(
         meta = {k: v for k, v in data.items() if k not in ("text", "section_id", "source")}
         records.append(Record(section_id, text, spans, str(data.get("source", "")), meta, relations))
     if problems:
-        raise AnnotationError(f"{len(problems)} problem(s) in the annotations:\n" + "\n".join(problems))
+        raise AnnotationError(f"{where}: {len(problems)} problem(s) in the annotations:\n" + "\n".join(problems))
     return records
 
 
@@ -246,9 +264,10 @@ def _relations(
     problems: list[str] = []
     for item in items:
         labels = item.get("labels") or []
+        labels = labels if isinstance(labels, list) else [labels]
         ends = (item.get("from_id"), item.get("to_id"))
         what = f"{where}: relation {ends[0]} -> {ends[1]} {labels}"
-        if len(labels) != 1 or labels[0] not in RELATION_TYPES:
+        if len(labels) != 1 or not isinstance(labels[0], str) or labels[0] not in RELATION_TYPES:
             problems.append(f"{what}: unknown relation label (allowed: {', '.join(RELATION_TYPES)})")
             continue
         missing = [str(e) for e in ends if str(e) not in region_span]
@@ -303,6 +322,12 @@ def load_tasks(path: str | Path) -> list[dict[str, Any]]:
         raise AnnotationError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise AnnotationError(f"{path}: not UTF-8 text (Label Studio exports are UTF-8 JSON)") from None
+    except IsADirectoryError:
+        raise AnnotationError(f"{path}: is a directory, not a Label Studio export") from None
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return tasks
 
 

@@ -11,12 +11,29 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+class OutputError(ValueError):
+    """An output path where nothing can be written; the message names the path the user gave."""
+
+
+def _writable_dir(target: Path) -> None:
+    """Create ``target``'s folder, or say in one line why the user's path cannot be written."""
+    if target.exists() and target.is_dir() and not target.name.startswith("."):
+        raise OutputError(f"{target}: is a directory; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot create its folder ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _writable_dir(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -56,8 +73,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``target``; on success it replaces ``target`` whole."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     try:
         yield tmp
         replace_dir(tmp, target)

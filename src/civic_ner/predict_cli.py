@@ -50,12 +50,11 @@ def _run_model(args: argparse.Namespace, fmt: str, writers=None, what: str = "en
             f"(model loaded in {loaded:.1f} s, predicted in {time.perf_counter() - started - loaded:.1f} s)",
             file=sys.stderr,
         )
-    else:
-        print("civic-ner: error: no input could be read; nothing written", file=sys.stderr)
-    if summary.failed:
-        print(f"civic-ner: {len(summary.failed)} input(s) failed", file=sys.stderr)
-        return EXIT_SOME_INPUTS_FAILED
-    return 0
+        if summary.failed:
+            print(f"civic-ner: {len(summary.failed)} input(s) failed (reported above)", file=sys.stderr)
+    elif len(summary.failed) != 1:  # a single bad input has said it all in its own line
+        print(f"civic-ner: error: none of the {len(summary.failed)} inputs could be read; nothing written", file=sys.stderr)
+    return EXIT_SOME_INPUTS_FAILED if summary.failed else 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -138,20 +138,24 @@ class Tagger:
         arch = Architecture.from_dict(meta["architecture"])
         target = pick_device(device)
         try:
-            from safetensors.torch import load_file
             from transformers import AutoConfig, AutoModel, AutoTokenizer
 
             encoder_config = AutoConfig.from_pretrained(path / "encoder")
             encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False) if encoder_config.model_type == "bert" \
                 else AutoModel.from_config(encoder_config)
             net = build_network(encoder, arch)
-            state = load_file(str(path / "encoder" / "model.safetensors"))
-            missing, unexpected = net.encoder.load_state_dict(state, strict=False)
-            head = load_file(str(path / "head.safetensors"))
-            net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
             tokenizer = AutoTokenizer.from_pretrained(path)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise ModelDirError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:300]})") from None
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ModelDirError(f"{path}: cannot load the model ({first})") from None
+        state = _weights(path / "encoder" / "model.safetensors")
+        head = _weights(path / "head.safetensors")
+        try:
+            missing, _ = net.encoder.load_state_dict(state, strict=False)
+            net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
+        except RuntimeError as exc:
+            raise ModelDirError(f"{path}: the weights do not fit the architecture in {MODEL_META} "
+                                f"({str(exc).splitlines()[0][:200]})") from None
         if [k for k in missing if "position_ids" not in k]:
             raise ModelDirError(f"{path}/encoder/model.safetensors: missing weights {missing[:3]}")
         net = net.to(target).eval()
@@ -276,6 +280,19 @@ def _propagate_entities(texts: Sequence[str], predicted: list[list[Entity]], doc
         known = {e.span: e for e in doc}
         out.append([known.get(s) or Entity(s.start, s.end, s.label, best.get((text[s.start:s.end], s.label), 0.0)) for s in kept])
     return out
+
+
+def _weights(file: Path) -> dict:
+    """A safetensors file, or one ModelDirError line naming it (truncated copy, not safetensors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(file))
+    except SafetensorError as exc:
+        raise ModelDirError(f"{file}: corrupt or truncated weights ({str(exc).splitlines()[0][:200]})") from None
+    except OSError as exc:
+        raise ModelDirError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
 
 
 def read_model_meta(path: Path) -> dict:

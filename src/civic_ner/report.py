@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .corpus import Record, load_split
+from .dataset import DataError
 from .evaluation import bootstrap_f1, error_breakdown, format_table, seqeval_scores, span_scores
 from .prediction import Tagger
 from .types import LABELS
@@ -38,10 +39,10 @@ def evaluate_model(
     precision: str | None = None,
 ) -> dict[str, Any]:
     """Scores, seqeval cross-check, error breakdown and bootstrap interval, as text and JSON."""
+    tagger = Tagger.from_dir(model_dir, precision=precision)  # a bad model directory is reported first
     records = load_split(data_dir, split)
     if not records:
-        raise ValueError(f"{data_dir}: the {split} split is empty")
-    tagger = Tagger.from_dir(model_dir, precision=precision)
+        raise DataError(f"{Path(data_dir) / (split + '.jsonl')}: the {split} split is empty")
     texts = [r.text for r in records]
     gold = [r.spans for r in records]
     predicted = tagger.predict_spans(texts, documents=[r.source for r in records])

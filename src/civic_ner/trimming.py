@@ -250,8 +250,12 @@ def trim_model(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise TrimError(f"{model_dir}: trimming needs a fast (tokenizers) tokenizer")
+    from safetensors import SafetensorError
+
     try:
         encoder = load_encoder_model(str(model_dir / "encoder")).eval()
+    except SafetensorError as exc:
+        raise ModelDirError(f"{model_dir}/encoder/model.safetensors: corrupt or truncated weights ({str(exc).splitlines()[0]})") from None
     except (OSError, ValueError) as exc:
         raise ModelDirError(f"{model_dir}/encoder: cannot load the encoder ({str(exc).splitlines()[0]})") from None
     texts = list(texts)
