@@ -365,3 +365,37 @@ def test_load_sections_ids_follow_clean_sections(tmp_path):
         loop.load_sections([tmp_path / "missing.txt"])
     with pytest.raises(loop.LoopError, match="more than once"):
         loop.load_sections([raw, raw])
+
+
+def test_pull_round_trips_relations_and_refuses_bad_ones(workspace, monkeypatch, capsys):
+    text = "威海市民政局投入5万元开展“暖冬行动”"
+    money = text.index("5万元")
+    program = text.index("暖冬行动")
+    spans = [(0, 6, "ORG"), (money, money + 3, "MONEY"), (program, program + 4, "PROGRAM")]
+    task = exported(1, "rel-00", text, spans)
+    task["annotations"][0]["result"] += [
+        {"type": "relation", "from_id": "s0", "to_id": "s1", "direction": "right", "labels": ["gives"]},
+        {"type": "relation", "from_id": "s1", "to_id": "s2", "direction": "right", "labels": ["amount_of"]},
+    ]
+    fake_server(monkeypatch, [task])
+    tasks_path = workspace / "annotations" / "tasks.json"
+    code = cli.main(["ls", "pull", "--project", "p", "--annotations", str(tasks_path), "--data-dir", str(workspace / "data")])
+    assert code == 0, capsys.readouterr().err
+    merged = {r.id: r for r in corpus.load_annotations(tasks_path)}
+    assert {(r.source, r.target, r.label) for r in merged["rel-00"].relations} == {(0, 1, "gives"), (1, 2, "amount_of")}
+    row = next(json.loads(l) for l in (workspace / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+               if json.loads(l)["id"] == "rel-00")
+    assert row["relations"] == [{"from": 0, "to": 1, "label": "gives"}, {"from": 1, "to": 2, "label": "amount_of"}]
+    before = tasks_path.read_bytes()
+    for bad, message in (
+        ({"type": "relation", "from_id": "s0", "to_id": "s9", "labels": ["gives"]}, "no labelled region with id s9"),
+        ({"type": "relation", "from_id": "s2", "to_id": "s0", "labels": ["gives"]}, "gives cannot link PROGRAM"),
+        ({"type": "relation", "from_id": "s0", "to_id": "s1", "labels": ["funds"]}, "unknown relation label"),
+    ):
+        broken = exported(2, "rel-01", text, spans)
+        broken["annotations"][0]["result"].append(bad)
+        fake_server(monkeypatch, [broken])
+        code = cli.main(["ls", "pull", "--project", "p", "--annotations", str(tasks_path), "--data-dir", str(workspace / "data")])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "id=2 section rel-01" in err, err
+        assert tasks_path.read_bytes() == before  # nothing merged

@@ -456,6 +456,12 @@ def data_hash(records: list[Record]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def synthetic_beside(annotations: str | Path) -> Path | None:
+    """``synthetic.json`` next to a tasks file, where the project keeps its synthetic corpus."""
+    path = Path(annotations).with_name("synthetic.json")
+    return path if path.exists() else None
+
+
 def load_synthetic(path: str | Path, real: list[Record]) -> list[Record]:
     """Synthetic tasks (written by the team, ``data.synthetic: true``), validated like the real ones
     and never sharing an id with a real section."""

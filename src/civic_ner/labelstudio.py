@@ -356,5 +356,6 @@ def pull(
     if summary.changed:
         corpus.save_tasks(annotations, merged)
     if rebuild and (summary.changed or not (Path(data_dir) / "train.jsonl").exists()):
-        summary.by_split = corpus.build_dataset(annotations, data_dir, splits_path, new_to=new_to, new_share=new_share)
+        summary.by_split = corpus.build_dataset(annotations, data_dir, splits_path, new_to=new_to, new_share=new_share,
+                                                synthetic=corpus.synthetic_beside(annotations))
     return summary

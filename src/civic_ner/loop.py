@@ -136,8 +136,7 @@ def retrain(
     current = Path(current)
     tolerance = config.promote_tolerance if tolerance is None else float(tolerance)
     if annotations is not None:
-        synthetic = Path(annotations).with_name("synthetic.json")
-        by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=synthetic if synthetic.exists() else None)
+        by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=corpus.synthetic_beside(annotations))
         log(corpus.stats_table(by_split))
     test = load_examples(config.data_dir, synthetic=False)["test"]
 

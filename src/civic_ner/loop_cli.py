@@ -93,7 +93,7 @@ def cmd_ls_pull(args: argparse.Namespace) -> int:
     else:
         print(f"nothing new; {args.annotations} unchanged")
     if summary.by_split is not None:
-        records = [r for rs in summary.by_split.values() for r in rs]
+        records = [r for split, rs in summary.by_split.items() if split != "synthetic" for r in rs]
         print(corpus.stats_table(summary.by_split))
         print(f"rebuilt {args.data_dir}/{{train,dev,test}}.jsonl (data hash {corpus.data_hash(records)}); "
               "existing sections kept their splits")
