@@ -8,8 +8,8 @@ and per-document latency (median, p90 over documents x repeats). A warm-up pass 
 reported figures are medians over ``--repeats`` passes. Each variant runs in its own subprocess so
 that peak memory (``ru_maxrss``) and load time are its own. Quality of every variant is scored on the
 held-out test split with :func:`civic_ner.evaluation.span_scores`, and its test predictions are
-compared span by span with the fp32 model's. A separate run measures length-sorted vs. document-order
-batching (padding fraction and speed) and ``torch.set_num_threads``/``inference_mode`` effects.
+compared span by span with the fp32 model's. ``torch.set_num_threads``/``inference_mode`` effects are
+variants too.
 
 Variants: fp32 (the model dir as trained), trimmed (``civic-ner trim``), int8 (dynamic int8 Linear
 layers at load), bf16 (weights and activations), trimmed+int8, trimmed+bf16, lac (Baidu LAC via
@@ -115,7 +115,7 @@ def worker(args: argparse.Namespace) -> dict:
         out["speed"] = time_passes(lambda text: lac.tag_batch([text]), docs, args.repeats)
         predicted = lac.tag_batch(texts)
     else:
-        from civic_ner.prediction import Tagger, padding_fraction
+        from civic_ner.prediction import Tagger
 
         model_dir = args.trimmed if spec["base"].startswith("trimmed") else args.model
         precision = "int8" if spec["base"].endswith("int8") else "bf16" if spec["base"].endswith("bf16") else "fp32"
@@ -124,35 +124,11 @@ def worker(args: argparse.Namespace) -> dict:
         out["model_dir"] = str(model_dir)
         out["speed"] = time_passes(lambda text: tagger.predict([text], args.batch_size), docs, args.repeats)
         predicted = tagger.predict_spans(texts, args.batch_size)
-        if args.worker_batching:
-            out["batching"] = batching_effect(tagger, docs, texts, args, padding_fraction)
     scores = span_scores(gold, predicted)
     out["test_scores"] = scores
     out["test_predictions"] = [[[s.start, s.end, s.label] for s in sorted(doc)] for doc in predicted]
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-def batching_effect(tagger, docs, test_texts, args, padding_fraction) -> dict:
-    """Length-sorted vs. document-order batches when many texts are predicted in one call."""
-    result = {}
-    sets = {"seed bulletins, one call": [t for _, t in docs], "test sections, one call": test_texts}
-    for name, texts in sets.items():
-        windows, _ = tagger.windows(texts)
-        for batch_size in sorted({args.batch_size, 8}, reverse=True):
-            row = {"windows": len(windows), "batch_size": batch_size}
-            for sort in (True, False):
-                key = "sorted" if sort else "unsorted"
-                row[f"padding_{key}"] = padding_fraction(windows, batch_size, sort)
-                tagger.predict(texts, batch_size, sort_by_length=sort)  # warm-up
-                times = []
-                for _ in range(args.repeats):
-                    t0 = time.perf_counter()
-                    tagger.predict(texts, batch_size, sort_by_length=sort)
-                    times.append(time.perf_counter() - t0)
-                row[f"seconds_{key}"] = statistics.median(times)
-            result[f"{name}, batch {batch_size}"] = row
-    return result
 
 
 # ------------------------------------------------------------------ driver
@@ -164,8 +140,6 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         "--repeats", str(args.repeats), "--batch-size", str(args.batch_size), "--raw-dir", args.raw_dir,
         "--data-dir", args.data_dir, "--worker-json", target,
     ]  # fmt: skip
-    if args.batching and name == "fp32":
-        cmd.append("--worker-batching")
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate()
@@ -248,20 +222,6 @@ def markdown(results: list[dict], meta: dict) -> str:
             + " | ".join(f"{sc[l]['f1']:.3f}" for l in LABELS)
             + f" | {delta} | {diff} |"
         )
-    if base and "batching" in base:
-        lines += [
-            "",
-            "Length-sorted vs. document-order batches (fp32, all texts in one `predict` call):",
-            "",
-            "| texts, batch size | windows | padding sorted | padding unsorted | seconds sorted | seconds unsorted | speed-up |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, row in base["batching"].items():
-            lines.append(
-                f"| {name} | {row['windows']} | {row['padding_sorted']:.1%} | {row['padding_unsorted']:.1%} | "
-                f"{row['seconds_sorted']:.2f} | {row['seconds_unsorted']:.2f} | "
-                f"{row['seconds_unsorted'] / row['seconds_sorted']:.2f}x |"
-            )
     return "\n".join(lines) + "\n"
 
 
@@ -274,12 +234,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--raw-dir", default=str(ROOT / "data" / "raw"))
     p.add_argument("--data-dir", default=str(ROOT / "data"))
-    p.add_argument("--no-batching", dest="batching", action="store_false", help="skip the sorted/unsorted run")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "inference.json"))
     p.add_argument("--markdown", default=None, help="also write the tables here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker-json", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--worker-batching", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         Path(args.worker_json).write_text(json.dumps(worker(args)), encoding="utf-8")
