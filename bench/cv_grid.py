@@ -30,6 +30,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 FOLDS = 5
 SEEDS = (13, 14, 15)
+CRF_WEIGHTS = (0.0, 0.3, 0.5)
+"""Every trained fold is also scored with the feature CRF's marginals mixed in at these weights."""
+
+
+def spans_json(docs) -> list:
+    return [[[s.start, s.end, s.label] for s in doc] for doc in docs]
 
 V01 = {"tokenization": "char", "features": [], "lstm_hidden": 0, "crf": False, "consistency": False,
        "probe_epochs": 0, "epochs": 10, "learning_rate": 1e-4, "layer_decay": 1.0, "head_learning_rate": 3e-3,
@@ -47,9 +53,11 @@ both stages take as many optimizer steps as without synthetic text (same compute
 # decide the default, 1 for the intermediate ablation rows). Order = priority.
 GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
     "ablation": [
-        ("final", {}, SEEDS),
+        ("final", {}, (13,)),
+        ("final+synthetic", SYNTHETIC_ALL, (13,)),
+        ("final", {}, (14, 15)),
+        ("final+synthetic", SYNTHETIC_ALL, (14, 15)),
         ("plain (v0.1 recipe)", V01, SEEDS),
-        ("final+synthetic", SYNTHETIC_ALL, SEEDS),
         ("+subword reading", {**V01, "tokenization": "subword"}, (13,)),
         ("+two-stage recipe", BARE, (13,)),
         ("+CRF layer", {**BARE, "crf": True}, (13,)),
@@ -147,7 +155,7 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
 
     torch.set_num_threads(max(1, int(os.environ.get("GRID_THREADS", "2"))))
     from civic_ner.config import load_config
-    from civic_ner.cv import model_fit_predict
+    from civic_ner.cv import model_variants
 
     real, synthetic = load_examples_file(examples_path)
     base = load_config(ROOT / "configs" / "default.yaml")
@@ -168,8 +176,13 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
             train = [ex for ex in real if assignment[ex[0].id] != fold]
             test = [ex for ex in real if assignment[ex[0].id] == fold]
         started = time.time()
+        variants = {}
         try:
-            predicted, raw, _ = model_fit_predict(config)(train, test, synthetic, seed)
+            results, _ = model_variants(config, train, test, synthetic, seed,
+                                        tuple(sorted({*CRF_WEIGHTS, config.crf_ensemble})))
+            predicted, raw = results[config.crf_ensemble]
+            variants = {str(w): {"predicted": spans_json(p), "raw": spans_json(r)} for w, (p, r) in results.items()}
+            raw = raw if config.consistency else None
             error = None
         except Exception as exc:  # one broken recipe must not stop the grid
             import traceback
@@ -178,9 +191,10 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
         row = {
             "recipe": recipe, "overrides": overrides, "seed": seed, "fold": fold, "seconds": round(time.time() - started, 1),
             "ids": [r.id for r, _ in test],
-            "predicted": [[[s.start, s.end, s.label] for s in doc] for doc in predicted],
-            "raw": None if raw is None else [[[s.start, s.end, s.label] for s in doc] for doc in raw],
+            "predicted": spans_json(predicted),
+            "raw": None if raw is None else spans_json(raw),
             "error": error, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "variants": variants,
         }
         if fold < 0 and not error:
             from civic_ner.evaluation import span_scores
@@ -276,6 +290,10 @@ def cmd_summarize(args) -> None:
                 continue
             if not row.get("error"):
                 by_recipe.setdefault(row["recipe"], {})[(row["seed"], row["fold"])] = row
+                for weight, variant in (row.get("variants") or {}).items():
+                    if float(weight) > 0:
+                        name = f"{row['recipe']} + feature CRF x{weight}"
+                        by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
     tables = {}
     for recipe, rows in by_recipe.items():
         seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(FOLDS))})
@@ -296,6 +314,45 @@ def cmd_summarize(args) -> None:
         print()
     if args.json:
         Path(args.json).write_text(json.dumps(tables, ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.markdown:
+        baselines = {Path(p).parent.name: json.loads(Path(p).read_text(encoding="utf-8")) for p in args.baselines}
+        Path(args.markdown).write_text(ablation_markdown(tables, baselines), encoding="utf-8")
+        print(f"-> {args.markdown}")
+
+
+def _cell(scores: dict, row: str) -> str:
+    c = scores[row]
+    return f"{c['f1']:.3f} ± {c['f1_std']:.3f}" if c.get("f1_std") else f"{c['f1']:.3f}"
+
+
+def ablation_markdown(tables: dict, baselines: dict) -> str:
+    """One row per recipe (grid order) and per baseline: F1 mean ± std over seeds, pooled over folds."""
+    lines = [
+        "| recipe | seeds | micro F1 | ORG | PROGRAM | MONEY | COUNT | collapsed folds | s per fold |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = list(dict.fromkeys(name for name, _, _ in GRIDS["ablation"]))
+
+    def rank(name: str) -> tuple[int, str]:
+        base = name.split(" + feature CRF")[0]
+        return (order.index(base) if base in order else 99, name)
+
+    for name in sorted(tables, key=rank):
+        t = tables[name]
+        s = t["scores"]
+        lines.append(
+            f"| {name} | {len(t['seeds'])} | {_cell(s, 'micro')} | {_cell(s, 'ORG')} | {_cell(s, 'PROGRAM')} | "
+            f"{_cell(s, 'MONEY')} | {_cell(s, 'COUNT')} | {len(t['collapsed'])} | {t['seconds_per_fold']} |"
+        )
+        if "scores_without_consistency" in t:
+            w = t["scores_without_consistency"]
+            lines.append(f"| {name}, without document consistency | {len(t['seeds'])} | {_cell(w, 'micro')} | "
+                         f"{_cell(w, 'ORG')} | {_cell(w, 'PROGRAM')} | {_cell(w, 'MONEY')} | {_cell(w, 'COUNT')} | | |")
+    for name, t in baselines.items():
+        s = t["scores"]
+        lines.append(f"| baseline: {name} | - | {_cell(s, 'micro')} | {_cell(s, 'ORG')} | {_cell(s, 'PROGRAM')} | "
+                     f"{_cell(s, 'MONEY')} | {_cell(s, 'COUNT')} | - | - |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -329,6 +386,8 @@ def main() -> None:
     p.add_argument("results", nargs="+")
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
+    p.add_argument("--markdown", default=None, help="write the ablation table here")
+    p.add_argument("--baselines", nargs="*", default=[], help="cv.json files of `civic-ner cv --baseline` to add as rows")
     p.set_defaults(func=cmd_summarize)
     args = parser.parse_args()
     args.func(args)

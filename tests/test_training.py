@@ -212,3 +212,23 @@ def test_layer_decay_gives_lower_layers_smaller_rates(tiny_encoder_dir, tmp_path
     rates = sorted({g["lr"] for g in parameter_groups(net, config)})
     # two layers: top 1e-4, next 5e-5, embeddings 2.5e-5; head 1e-2
     assert rates == pytest.approx([2.5e-5, 5e-5, 1e-4, 1e-2])
+
+
+def test_feature_crf_ensemble_is_saved_and_mixed_in(tmp_path, tiny_encoder_dir, gold_records):
+    data = write_small_data(tmp_path / "data", gold_records)
+    train(tiny_config(tiny_encoder_dir, data, crf_ensemble=0.5), tmp_path / "run", log=lambda *_: None)
+    model_dir = tmp_path / "run" / "model"
+    assert (model_dir / "crf.crfsuite").exists()
+    assert json.loads((model_dir / "civic_ner.json").read_text())["crf_ensemble"] == 0.5
+    tagger = Tagger.from_dir(model_dir, device="cpu")
+    assert tagger.crf is not None and tagger.crf_weight == 0.5
+    texts = [r.text for r in gold_records[:3]]
+    mixed = tagger.marginals(texts)
+    tagger.crf_weight = 0.0
+    alone = tagger.marginals(texts)
+    crf_only = tagger.crf.marginals(texts, tagger.tags)
+    for m, a, c in zip(mixed, alone, crf_only):
+        np.testing.assert_allclose(m, 0.5 * a + 0.5 * c, atol=1e-9)
+    (model_dir / "crf.crfsuite").unlink()
+    with pytest.raises(ModelDirError, match="crf.crfsuite is missing"):
+        Tagger.from_dir(model_dir)

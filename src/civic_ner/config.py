@@ -40,6 +40,8 @@ class TrainConfig:
     crf: bool = _key(True, "CRF output layer (else per-character softmax)")
     dropout: float = _key(0.2, "dropout on the fused character vectors", low=0.0, high=1.0, high_open=True)
     consistency: bool = _key(True, "label a predicted ORG/PROGRAM name at its other occurrences in the document")
+    crf_ensemble: float = _key(0.0, "weight of a feature CRF's marginals mixed into the network's (0: none)", low=0.0,
+                               high=1.0, high_open=True)
     probe_epochs: int = _key(60, "stage 1: epochs training the head on a frozen encoder (0: skip)", low=0, high=10000)
     probe_learning_rate: float = _key(1e-2, "stage 1: learning rate of the head", low=0.0, high=1.0, low_open=True)
     probe_batch_size: int = _key(8, "stage 1: pieces per optimizer step", low=1, high=4096)

@@ -178,30 +178,42 @@ def format_cv(result: dict[str, Any], title: str = "") -> str:
 
 def model_fit_predict(config) -> FitPredict:
     """The fine-tuned tagger of ``config`` as a CV recipe (the config's own seed is replaced)."""
-    from dataclasses import replace
-
-    from .prediction import Tagger
-    from .training import fit
 
     def run(train: list[Example], test: list[Example], synthetic: list[Example], seed: int):
-        cfg = replace(config, seed=seed)
-        use = synthetic[: cfg.synthetic_items or None] if cfg.synthetic else []
-        result = fit(cfg, train, None, use, log=lambda *_: None, progress=False)
-        tagger = Tagger(result.net, result.tokenizer, result.arch, result.device, consistency=False)
-        texts = [r.text for r, _ in test]
-        feats = [f for _, f in test]
-        raw = tagger.predict_spans(texts, cfg.eval_batch_size, features=feats)
-        predicted = raw
-        if cfg.consistency:
-            from .consistency import propagate_by_document
-
-            predicted = propagate_by_document(texts, raw, [r.source for r, _ in test])
-        history = result.history
-        del result, tagger
-        _free_memory()
-        return predicted, raw if cfg.consistency else None, history
+        variants, history = model_variants(config, train, test, synthetic, seed, (config.crf_ensemble,))
+        predicted, raw = variants[config.crf_ensemble]
+        return predicted, raw if config.consistency else None, history
 
     return run
+
+
+def model_variants(config, train, test, synthetic, seed: int, crf_weights=(0.0,)):
+    """Train once, predict the test sections with each feature-CRF weight: {weight: (predicted,
+    predicted before consistency)}, and the training history. Mixing weights cost no new training."""
+    from dataclasses import replace
+
+    from .consistency import propagate_by_document
+    from .training import fit, fit_feature_crf
+
+    cfg = replace(config, seed=seed)
+    use = synthetic[: cfg.synthetic_items or None] if cfg.synthetic else []
+    result = fit(cfg, train, None, use, log=lambda *_: None, progress=False)
+    if result.crf is None and any(w > 0 for w in crf_weights):
+        result.crf = fit_feature_crf(list(train) + list(use))
+    tagger = result.tagger(cfg)
+    tagger.consistency = False
+    texts = [r.text for r, _ in test]
+    feats = [f for _, f in test]
+    out = {}
+    for weight in crf_weights:
+        tagger.crf_weight = weight
+        raw = tagger.predict_spans(texts, cfg.eval_batch_size, features=feats)
+        predicted = propagate_by_document(texts, raw, [r.source for r, _ in test]) if cfg.consistency else raw
+        out[weight] = (predicted, raw)
+    history = result.history
+    del result, tagger
+    _free_memory()
+    return out, history
 
 
 def _free_memory() -> None:

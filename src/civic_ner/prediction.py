@@ -12,6 +12,7 @@ from .alignment import Window, unit_encoder
 from .types import Span
 
 MODEL_META = "civic_ner.json"
+CRF_FILE = "crf.crfsuite"
 
 
 class ModelDirError(ValueError):
@@ -114,7 +115,7 @@ the CPU kernels (oneDNN) cache compiled primitives per shape and streaming would
 class Tagger:
     """A trained network with its tokenizer and architecture: texts in, character spans out."""
 
-    def __init__(self, net, tokenizer, arch, device=None, consistency: bool = True) -> None:
+    def __init__(self, net, tokenizer, arch, device=None, consistency: bool = True, crf=None, crf_weight: float = 0.0) -> None:
         self.net = net
         self.tokenizer = tokenizer
         self.arch = arch
@@ -122,6 +123,8 @@ class Tagger:
         self.pieces = unit_encoder(tokenizer, arch.tokenization)
         self.device = pick_device(device) if device is None or isinstance(device, str) else device
         self.consistency = consistency
+        self.crf = crf  # a FeatureCRF whose marginals are mixed in with ``crf_weight``
+        self.crf_weight = crf_weight
 
     @classmethod
     def from_dir(
@@ -165,7 +168,17 @@ class Tagger:
             net = set_precision(net, precision, target)
         except ValueError as exc:
             raise ModelDirError(f"{path}: {exc}") from None
-        return cls(net, tokenizer, arch, target, consistency=bool(meta.get("consistency", True)))
+        crf, weight = None, float(meta.get("crf_ensemble", 0.0))
+        if weight > 0:
+            from .crf_baseline import FeatureCRF
+
+            if not (path / CRF_FILE).exists():
+                raise ModelDirError(f"{path}: incomplete model directory ({CRF_FILE} is missing)")
+            try:
+                crf = FeatureCRF.load(path / CRF_FILE)
+            except (OSError, ValueError) as exc:
+                raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
+        return cls(net, tokenizer, arch, target, consistency=bool(meta.get("consistency", True)), crf=crf, crf_weight=weight)
 
     # ------------------------------------------------------------ scores
 
@@ -213,11 +226,35 @@ class Tagger:
         return out
 
     def marginals(self, texts: Sequence[str], batch_size: int = 32, features: Sequence[dict] | None = None) -> list[np.ndarray]:
-        """Per text, the probability of each tag for each content character."""
-        from .model import marginals
+        """Per text, the probability of each tag for each content character: the network's CRF
+        marginals, mixed with the feature CRF's when the model has one (``crf_weight``)."""
+        return [probs for probs, _ in self._scored(texts, batch_size, features)]
 
+    def _scored(self, texts: Sequence[str], batch_size: int, features: Sequence[dict] | None, progress: bool = False):
+        """(marginals, best path) per text."""
+        from .model import marginals, viterbi
+
+        if features is None:
+            from .dataset import featurize
+
+            features = featurize(texts)
         transitions = self.net.transitions()
-        return [marginals(e.astype(np.float64), self.tags, transitions) for e in self.emissions(texts, batch_size, features)]
+        mixed = self.crf is not None and self.crf_weight > 0
+        crf_probs = self.crf.marginals(texts, self.tags, features) if mixed else [None] * len(texts)
+        out = []
+        for scores, extra in zip(self.emissions(texts, batch_size, features, progress), crf_probs):
+            if not len(scores):
+                out.append((np.zeros((0, len(self.tags))), []))
+                continue
+            scores = scores.astype(np.float64)
+            probs = marginals(scores, self.tags, transitions)
+            if mixed:
+                probs = (1.0 - self.crf_weight) * probs + self.crf_weight * extra
+                path = viterbi(np.log(np.clip(probs, 1e-12, None)), self.tags)  # BIO constraints only
+            else:
+                path = viterbi(scores, self.tags, transitions)
+            out.append((probs, path))
+        return out
 
     # ------------------------------------------------------------ spans
 
@@ -233,18 +270,9 @@ class Tagger:
         in the other texts of the same document (``documents``: a key per text; default: each text
         is its own document)."""
         from .alignment import char_units, unit_tags_to_spans
-        from .consistency import propagate_by_document
-        from .model import marginals, viterbi
 
-        transitions = self.net.transitions()
         out: list[list[Entity]] = []
-        for text, scores in zip(texts, self.emissions(texts, batch_size, features, progress)):
-            if not len(scores):
-                out.append([])
-                continue
-            scores = scores.astype(np.float64)
-            path = viterbi(scores, self.tags, transitions)
-            probs = marginals(scores, self.tags, transitions)
+        for text, (probs, path) in zip(texts, self._scored(texts, batch_size, features, progress)):
             units = char_units(text)
             index = {u[0]: k for k, u in enumerate(units)}
             entities = []

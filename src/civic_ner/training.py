@@ -93,6 +93,13 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     device: str = "cpu"
+    crf: Any = None  # the feature CRF mixed in at prediction (config crf_ensemble)
+
+    def tagger(self, config: TrainConfig):
+        from .prediction import Tagger
+
+        return Tagger(self.net, self.tokenizer, self.arch, self.device, consistency=config.consistency,
+                      crf=self.crf, crf_weight=config.crf_ensemble)
 
 
 def _layer_of(name: str) -> int | None:
@@ -225,7 +232,19 @@ def fit(
         current = net.state_dict()
         net.load_state_dict({**current, **{k: (v / n_averaged).to(current[k].dtype) for k, v in averaged.items()}})
     net.eval()
-    return FitResult(net, tokenizer, arch, history, best_epoch, str(device))
+    crf = None
+    if config.crf_ensemble > 0:
+        crf = fit_feature_crf(list(train) + list(synthetic))
+    return FitResult(net, tokenizer, arch, history, best_epoch, str(device), crf)
+
+
+def fit_feature_crf(examples: Sequence[Example]):
+    """The feature CRF on the same sections (whole, unweighted), for the ensemble."""
+    from .crf_baseline import CrfSettings, FeatureCRF
+
+    return FeatureCRF(CrfSettings(consistency=False)).fit(
+        [r.text for r, _ in examples], [r.spans for r, _ in examples], [f for _, f in examples]
+    )
 
 
 def probe(net, encoded, config: TrainConfig, pad_id: int, device, log, progress: bool) -> list[dict[str, Any]]:
@@ -312,7 +331,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     train_examples = [ex for s in config.train_splits for ex in splits[s]]
     dev = splits["dev"] if config.select_on_dev else None
     result = fit(config, train_examples, dev, synthetic if config.synthetic else (), log=log)
-    tagger = Tagger(result.net, result.tokenizer, result.arch, result.device, consistency=config.consistency)
+    tagger = result.tagger(config)
     metrics = {
         "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),
         "test": evaluate_examples(tagger, splits["test"], config.eval_batch_size),
@@ -355,6 +374,11 @@ def save_model(result: FitResult, config: TrainConfig, target: Path, metrics: di
             "config": config.to_dict(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if result.crf is not None:
+            from .prediction import CRF_FILE
+
+            result.crf.save(tmp / CRF_FILE)
+            meta["crf_ensemble"] = config.crf_ensemble
         (tmp / MODEL_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(model_card(config, metrics, hash_), encoding="utf-8")
 

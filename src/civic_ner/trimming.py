@@ -289,6 +289,8 @@ def trim_model(
     with fileio.atomic_dir(output_dir) as tmp:
         encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
         shutil.copy2(model_dir / "head.safetensors", tmp / "head.safetensors")
+        if (model_dir / "crf.crfsuite").exists():
+            shutil.copy2(model_dir / "crf.crfsuite", tmp / "crf.crfsuite")
         new_tokenizer.save_pretrained(tmp)
         (tmp / MODEL_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / TRIM_META).write_text(
