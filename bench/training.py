@@ -4,9 +4,10 @@
 
 Runs ``/usr/bin/time -v <python> train.py --config CONFIG --output-dir OUTPUT_DIR`` (training output
 passes through), then reads ``OUTPUT_DIR/metrics.json``. Wall time and peak RSS come from GNU time;
-``train_seconds`` (data loading, all epochs with their dev evaluation, final dev/test scoring; not
-the model save) and ``epochs_run`` come from metrics.json, so per epoch = train_seconds / epochs_run.
-Run it on a quiet machine: the figures are meaningless while other jobs share the cores.
+``train_seconds`` (data and features, both training stages -- the probe on a frozen encoder and the
+fine-tuning epochs --, the feature CRF of an ensemble, final dev/test scoring; not the model save)
+comes from metrics.json. Run it on a quiet machine: the figures are meaningless while other jobs
+share the cores.
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def main() -> int:
         return code
     metrics = json.loads((Path(args.output_dir) / "metrics.json").read_text(encoding="utf-8"))
     epochs = metrics["epochs_run"]
+    probe = metrics.get("probe_epochs", 0)
     result = {
         "date": started,
         "cpu": cpu_model(),
@@ -87,9 +89,9 @@ def main() -> int:
         "command": shlex.join(["/usr/bin/time", "-v", *cmd[4:]]),
         **timing,
         "train_seconds": metrics["train_seconds"],
+        "probe_epochs": probe,
         "epochs_run": epochs,
-        "best_epoch": metrics["best_epoch"],
-        "seconds_per_epoch": metrics["train_seconds"] / epochs if epochs else None,
+        "trained_on": metrics.get("trained_on"),
         "test_micro_f1": metrics["test"]["micro"]["f1"],
         "device": metrics.get("device"),
     }
@@ -100,11 +102,11 @@ def main() -> int:
         f"load before/after {' '.join(f'{x:.2f}' for x in load_before)} / "
         f"{' '.join(f'{x:.2f}' for x in result['load_after'])}\n"
         f"Command: `{result['command']}`\n\n"
-        "| wall (s) | peak RSS (MB) | CPU % | train_seconds | epochs run (best) | s / epoch | test micro F1 |\n"
+        "| wall (s) | peak RSS (MB) | CPU % | train_seconds | probe epochs + fine-tune epochs | trained on | test micro F1 |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {result.get('wall_s', float('nan')):.1f} | {result.get('max_rss_mb', float('nan')):,.0f} | "
-        f"{result.get('cpu_percent', '?')} | {result['train_seconds']:.1f} | {epochs} ({result['best_epoch']}) | "
-        f"{result['seconds_per_epoch']:.1f} | {result['test_micro_f1']:.3f} |"
+        f"{result.get('cpu_percent', '?')} | {result['train_seconds']:.1f} | {probe} + {epochs} | "
+        f"{'+'.join(result['trained_on'] or [])} | {result['test_micro_f1']:.3f} |"
     )
     return 0
 
