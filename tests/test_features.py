@@ -96,3 +96,21 @@ def test_baselines():
     assert {s.label for s in signals} >= {"PROGRAM", "MONEY", "COUNT"}
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_spans("magic", [TEXT])
+
+
+def test_lexical_groups_are_read_off_the_text():
+    from civic_ner.features import with_lexical
+
+    text = "市妇联"
+    feats = with_lexical(text, char_features([text])[0])
+    assert feats["char"] == ["市", "妇", "联"]
+    assert feats["bigram"][1:] == ["市妇", "妇联"] and feats["bigram_next"][:2] == ["市妇", "妇联"]
+    assert len(feats["bigram"]) == len(feats["bigram_next"]) == len(text)
+
+
+def test_character_ngram_vocabulary_keeps_what_was_seen_twice():
+    from civic_ner.model import UNK, build_feature_vocab
+
+    rows = [{"char": ["a", "b", "a"], "lac": ["x", "y", "y"]}]
+    vocab = build_feature_vocab(rows, ["char", "lac"])
+    assert vocab["char"] == [UNK, "a"] and vocab["lac"] == [UNK, "x", "y"]

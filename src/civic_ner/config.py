@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .features import FEATURE_GROUPS
+from .features import ALL_GROUPS, FEATURE_GROUPS
 
 
 class ConfigError(ValueError):
@@ -33,7 +33,7 @@ class TrainConfig:
                              choices=("subword", "char"))
     max_length: int = _key(256, "encoder tokens per window, special tokens included", low=8, high=512)
     stride: int = _key(32, "tokens shared by consecutive windows (< max_length - 2)", low=0, high=510)
-    features: list = _key(None, f"feature groups fed beside the encoder (subset of {', '.join(FEATURE_GROUPS)})",
+    features: list = _key(None, f"feature groups fed beside the encoder (subset of {', '.join(ALL_GROUPS)})",
                           factory=lambda: list(FEATURE_GROUPS))
     feature_dim: int = _key(16, "embedding width of each feature group", low=1, high=256)
     lstm_hidden: int = _key(128, "BiLSTM width per direction over encoder + features (0: none)", low=0, high=2048)
@@ -88,7 +88,7 @@ REMOVED = {
 
 def _range_text(meta: dict[str, Any]) -> str:
     if meta["choices"]:
-        return " | ".join(meta["choices"])
+        return ", ".join(meta["choices"])
     if meta["low"] is None:
         return ""
     left = "(" if meta["low_open"] else "["
@@ -106,7 +106,8 @@ def schema_table() -> str:
     for f in fields(TrainConfig):
         default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        lines.append(f"| `{f.name}` | {kind} | `{default}` | {_range_text(f.metadata)} | {f.metadata['help']} |")
+        cells = [f"`{f.name}`", kind, f"`{default}`", _range_text(f.metadata), f.metadata["help"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -191,9 +192,9 @@ def check_config(config: TrainConfig, where: str | Path = "<config>") -> None:
     """Constraints between keys (single-key ranges are checked by the schema)."""
     if config.stride >= config.max_length - 2:
         raise ConfigError(f"{where}: stride: {config.stride} must be below max_length - 2 = {config.max_length - 2}")
-    unknown = [g for g in config.features if g not in FEATURE_GROUPS]
+    unknown = [g for g in config.features if g not in ALL_GROUPS]
     if unknown:
-        raise ConfigError(f"{where}: features: unknown group(s) {', '.join(unknown)} (known: {', '.join(FEATURE_GROUPS)})")
+        raise ConfigError(f"{where}: features: unknown group(s) {', '.join(unknown)} (known: {', '.join(ALL_GROUPS)})")
     bad_splits = [s for s in config.train_splits if s not in ("train", "dev")]
     if bad_splits or not config.train_splits:
         raise ConfigError(f"{where}: train_splits: {config.train_splits!r}; use [train] or [train, dev]")

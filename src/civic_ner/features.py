@@ -19,6 +19,12 @@ FEATURE_GROUPS: tuple[str, ...] = ("lac", "rule", "quote", "lexicon", "shape")
 B/I-COUNT from the regex rules; quote: where the character sits relative to quotation marks; lexicon:
 ends a program head noun or an organization suffix; shape: Han, digit, Chinese numeral, Latin, punct."""
 
+LEXICAL_GROUPS: tuple[str, ...] = ("char", "bigram", "bigram_next")
+"""Read off the text itself (the character, the bigram ending and the one starting at it), not
+stored with the corpus: the character n-grams the feature CRF relies on, for the network's head."""
+
+ALL_GROUPS = FEATURE_GROUPS + LEXICAL_GROUPS
+
 FEATURES_VERSION = 1
 """Bumped whenever a feature changes meaning: model directories record it and refuse a mismatch."""
 
@@ -147,6 +153,17 @@ def char_features(texts: Sequence[str]) -> list[dict[str, list[str]]]:
             }
         )
     return out
+
+
+def with_lexical(text: str, feats: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``feats`` plus the :data:`LEXICAL_GROUPS` of ``text``."""
+    padded = f"\x02{text}\x03"
+    return {
+        **feats,
+        "char": list(text),
+        "bigram": [padded[i : i + 2] for i in range(len(text))],
+        "bigram_next": [padded[i + 1 : i + 3] for i in range(len(text))],
+    }
 
 
 def crf_attributes(text: str, feats: dict[str, list[str]], positions: Sequence[int]) -> list[dict[str, float | str]]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .alignment import IGNORE, Window, bio_labels, content_positions, make_windows, spans_to_tags
-from .features import FEATURE_GROUPS
+from .features import FEATURE_GROUPS, LEXICAL_GROUPS, with_lexical
 from .types import Span
 
 POSITIONS = ("S", "B", "I", "E")
@@ -54,8 +54,15 @@ class Architecture:
 
 
 def build_feature_vocab(feature_rows: Sequence[dict[str, list[str]]], groups: Sequence[str]) -> dict[str, list[str]]:
-    """Values seen in training per group; index 0 is kept for unseen values."""
-    return {g: [UNK, *sorted({v for row in feature_rows for v in row[g]})] for g in groups}
+    """Values seen in training per group (character n-grams: seen twice); index 0 is kept for unseen values."""
+    from collections import Counter
+
+    vocab = {}
+    for g in groups:
+        counts = Counter(v for row in feature_rows for v in row[g])
+        least = 2 if g in LEXICAL_GROUPS else 1
+        vocab[g] = [UNK, *sorted(v for v, n in counts.items() if n >= least)]
+    return vocab
 
 
 # ---------------------------------------------------------------- text -> model inputs
@@ -130,6 +137,8 @@ def encode_text(
         return EncodedText([], [], [], [], [] if spans is not None else None)
     windows = make_windows(0, ids, owner, arch.max_length, arch.stride, pieces.cls_id, pieces.sep_id)
     char_unit = char_units_of(text, units)
+    if any(g in LEXICAL_GROUPS for g in arch.features):
+        features = with_lexical(text, features)
     unit_source = central_sources(len(units), windows)
     vocab_index = {g: {v: i for i, v in enumerate(arch.feature_vocab[g])} for g in arch.features}
     feature_ids = [[vocab_index[g].get(features[g][p], 0) for g in arch.features] for p in positions]

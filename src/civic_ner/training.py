@@ -23,6 +23,7 @@ from .config import TrainConfig
 from .corpus import Record, data_hash
 from .dataset import DataError
 from .evaluation import bootstrap_f1, format_table, span_scores
+from .features import with_lexical
 from .model import Architecture, build_feature_vocab, collate, encode_text
 from .types import LABELS, Span
 
@@ -158,7 +159,7 @@ def fit(
         raise DataError("no training text")
     arch = Architecture(
         tokenization=config.tokenization, features=list(config.features),
-        feature_vocab=build_feature_vocab([f for (_, f), _ in weighted], config.features),
+        feature_vocab=build_feature_vocab([with_lexical(r.text, f) for (r, f), _ in weighted], config.features),
         feature_dim=config.feature_dim, lstm_hidden=config.lstm_hidden, crf=config.crf, dropout=config.dropout,
         max_length=config.max_length, stride=config.stride,
     )
