@@ -55,6 +55,7 @@ GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
     "ablation": [
         ("final", {}, (13,)),
         ("final+synthetic", SYNTHETIC_ALL, (13,)),
+        ("final+synthetic, 2.5x the steps", {"synthetic": True, "probe_epochs": 30, "epochs": 3}, (13,)),
         ("final", {}, (14, 15)),
         ("final+synthetic", SYNTHETIC_ALL, (14, 15)),
         ("plain (v0.1 recipe)", V01, SEEDS),

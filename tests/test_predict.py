@@ -459,7 +459,12 @@ def test_cli_bad_inputs_other_files_still_processed(model_dir, tmp_path, capsys)
     out2 = tmp_path / "none.jsonl"
     code = cli.main(["predict", "--model", str(model_dir), str(tmp_path / "in" / "empty.txt"), "-o", str(out2)])
     assert code == 1 and not out2.exists()
-    assert "nothing written" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("empty.txt: empty file")  # a single bad input: its own line says it all
+    code = cli.main(["predict", "--model", str(model_dir), str(tmp_path / "in" / "empty.txt"), str(tmp_path / "in" / "binary.txt"),
+                     "-o", str(out2)])
+    assert code == 1 and not out2.exists()
+    assert "none of the 2 inputs could be read; nothing written" in capsys.readouterr().err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
