@@ -162,6 +162,12 @@ def test_config_ranges_are_checked_at_load(tmp_path):
         assert f"`{key}`" in table
 
 
+def test_readme_lists_every_config_key_as_the_schema_does():
+    """The README's key table is schema_table() verbatim: a new key or a changed range shows here."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert schema_table() in readme
+
+
 def test_default_config_loads():
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml")
     assert config.name == "default" and config.crf and config.tokenization == "subword"
