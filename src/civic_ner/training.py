@@ -180,6 +180,15 @@ def fit(
     total = steps_per_epoch * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency)
+
+    def dev_f1() -> float:
+        predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
+                                         features=[f for _, f in dev])
+        return span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
+
+    if dev and config.probe_epochs and history:
+        history[-1]["dev_f1"] = dev_f1()
+        log(f"after the probe: dev micro F1 {history[-1]['dev_f1']:.4f}")
     rng = random.Random(config.seed)
     best = (-1.0, 0, None)
     averaged: dict[str, Any] | None = None
@@ -210,9 +219,7 @@ def fit(
             averaged = state if averaged is None else {k: averaged[k] + state[k] for k in averaged}
             n_averaged += 1
         if dev:
-            predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
-                                             features=[f for _, f in dev])
-            entry["dev_f1"] = span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
+            entry["dev_f1"] = dev_f1()
         history.append(entry)
         bar.write(f"epoch {epoch:>3}  loss {entry['loss']:.4f}" + (f"  dev micro F1 {entry['dev_f1']:.4f}" if dev else ""))
         if dev and config.select_on_dev:
@@ -330,7 +337,8 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     if config.synthetic_items:
         synthetic = synthetic[: config.synthetic_items]
     train_examples = [ex for s in config.train_splits for ex in splits[s]]
-    dev = splits["dev"] if config.select_on_dev else None
+    # a held-out dev split is scored after every fine-tuning epoch (the curve shows whether training is stable)
+    dev = splits["dev"] if "dev" not in config.train_splits and splits["dev"] else None
     result = fit(config, train_examples, dev, synthetic if config.synthetic else (), log=log)
     tagger = result.tagger(config)
     metrics = {

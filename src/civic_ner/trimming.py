@@ -219,8 +219,8 @@ def verify_subword_trim(original, trimmed, keep: Sequence[int], texts: Iterable[
     new_id = {old: new for new, old in enumerate(keep)}
     bad = []
     for text in texts:
-        want = [new_id.get(i, -1) for i in original(text, add_special_tokens=False)["input_ids"]]
-        if trimmed(text, add_special_tokens=False)["input_ids"] != want:
+        want = [new_id.get(i, -1) for i in original(text, add_special_tokens=False, verbose=False)["input_ids"]]
+        if trimmed(text, add_special_tokens=False, verbose=False)["input_ids"] != want:
             bad.append(text[:30])
     return bad
 
