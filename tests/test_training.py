@@ -56,6 +56,10 @@ def test_train_writes_model_and_metrics_atomically(tmp_path, tiny_encoder_dir, g
     assert metrics["trained_on"] == ["train"] and metrics["probe_epochs"] == TINY_RECIPE["probe_epochs"] and metrics["epochs_run"] == 1
     assert metrics == json.loads(json.dumps(result.metrics))
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+    # dev is held out, so its F1 is recorded after the probe and after every fine-tuning epoch
+    tune = [h for h in metrics["history"] if h["stage"] == "fine-tune"]
+    probe = [h for h in metrics["history"] if h["stage"] == "probe"]
+    assert tune and all(0.0 <= h["dev_f1"] <= 1.0 for h in tune) and "dev_f1" in probe[-1]
 
 
 def test_saved_model_predicts_like_the_trained_one(tmp_path, tiny_encoder_dir, gold_records):
