@@ -186,7 +186,7 @@ def fit(
                                          features=[f for _, f in dev])
         return span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
 
-    if dev and config.probe_epochs and history:
+    if dev and history:  # history so far: the probe's epochs
         history[-1]["dev_f1"] = dev_f1()
         log(f"after the probe: dev micro F1 {history[-1]['dev_f1']:.4f}")
     rng = random.Random(config.seed)
