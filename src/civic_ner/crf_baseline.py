@@ -27,7 +27,6 @@ class FeatureCRF:
 
     def __init__(self, settings: CrfSettings | None = None) -> None:
         self.settings = settings or CrfSettings()
-        self._crf = None
         self._tagger = None
         self._model_bytes = b""
 
@@ -43,12 +42,13 @@ class FeatureCRF:
 
         with tempfile.TemporaryDirectory(prefix="civic-ner-crf-") as tmp:
             model_file = str(Path(tmp) / "model.crfsuite")
-            self._crf = sklearn_crfsuite.CRF(
+            crf = sklearn_crfsuite.CRF(
                 algorithm="lbfgs", c1=self.settings.c1, c2=self.settings.c2,
                 max_iterations=self.settings.max_iterations, all_possible_transitions=True, model_filename=model_file,
             )
-            self._crf.fit(self._rows(texts, feats), [spans_to_tags(t, g) for t, g in zip(texts, gold)])
+            crf.fit(self._rows(texts, feats), [spans_to_tags(t, g) for t, g in zip(texts, gold)])
             self._model_bytes = Path(model_file).read_bytes()
+        self._tagger = None  # a refit replaces the model the tagger was opened on
         return self
 
     def save(self, path: str | Path) -> None:
