@@ -243,7 +243,8 @@ def cmd_run(args) -> None:
     for recipe, overrides, seeds in recipes:
         for seed in args.seeds or seeds:
             for fold in range(FOLDS):
-                if (recipe, seed, fold) not in done:
+                if (recipe, seed, fold) not in done:  # done or queued: --seeds can map two rows onto one
+                    done.add((recipe, seed, fold))
                     jobs.put((recipe, overrides, seed, fold, assignment))
                     n += 1
     print(f"{n} jobs, {args.workers} workers, deadline {args.deadline} s", flush=True)
