@@ -324,7 +324,7 @@ def cmd_summarize(args) -> None:
         Path(args.json).write_text(json.dumps(tables, ensure_ascii=False, indent=1), encoding="utf-8")
     if args.markdown:
         baselines = {Path(p).parent.name: json.loads(Path(p).read_text(encoding="utf-8")) for p in args.baselines}
-        Path(args.markdown).write_text(ablation_markdown(tables, baselines), encoding="utf-8")
+        Path(args.markdown).write_text(ablation_markdown(tables, baselines, args.mixes), encoding="utf-8")
         print(f"-> {args.markdown}")
 
 
@@ -333,8 +333,11 @@ def _cell(scores: dict, row: str) -> str:
     return f"{c['f1']:.3f} ± {c['f1_std']:.3f}" if c.get("f1_std") else f"{c['f1']:.3f}"
 
 
-def ablation_markdown(tables: dict, baselines: dict) -> str:
-    """One row per recipe (grid order) and per baseline: F1 mean ± std over seeds, pooled over folds."""
+def ablation_markdown(tables: dict, baselines: dict, mixes: list[str] | None = None) -> str:
+    """One row per recipe (grid order) and per baseline: F1 mean ± std over seeds, pooled over folds.
+
+    ``mixes`` keeps only these feature-CRF weights (e.g. ["0.5"]) of the mixed variants; a "without
+    document consistency" row is left out where it equals its recipe's row (recipes without it)."""
     lines = [
         "| recipe | seeds | micro F1 | ORG | PROGRAM | MONEY | COUNT | collapsed folds | s per fold |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -346,13 +349,15 @@ def ablation_markdown(tables: dict, baselines: dict) -> str:
         return (order.index(base) if base in order else 99, name)
 
     for name in sorted(tables, key=rank):
+        if mixes is not None and " + feature CRF x" in name and name.rsplit("x", 1)[1] not in mixes:
+            continue
         t = tables[name]
         s = t["scores"]
         lines.append(
             f"| {name} | {len(t['seeds'])} | {_cell(s, 'micro')} | {_cell(s, 'ORG')} | {_cell(s, 'PROGRAM')} | "
             f"{_cell(s, 'MONEY')} | {_cell(s, 'COUNT')} | {len(t['collapsed'])} | {t['seconds_per_fold']} |"
         )
-        if "scores_without_consistency" in t:
+        if "scores_without_consistency" in t and t["scores_without_consistency"] != s:
             w = t["scores_without_consistency"]
             lines.append(f"| {name}, without document consistency | {len(t['seeds'])} | {_cell(w, 'micro')} | "
                          f"{_cell(w, 'ORG')} | {_cell(w, 'PROGRAM')} | {_cell(w, 'MONEY')} | {_cell(w, 'COUNT')} | | |")
@@ -395,6 +400,8 @@ def main() -> None:
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
     p.add_argument("--markdown", default=None, help="write the ablation table here")
+    p.add_argument("--mixes", nargs="*", default=None,
+                   help="feature-CRF weights whose mixed rows the table keeps (default: all), e.g. --mixes 0.5")
     p.add_argument("--baselines", nargs="*", default=[], help="cv.json files of `civic-ner cv --baseline` to add as rows")
     p.set_defaults(func=cmd_summarize)
     args = parser.parse_args()

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from civic_ner import corpus
+from civic_ner import corpus, splits
 from civic_ner.corpus import AnnotationError, Record, record_to_task, tasks_to_records
 from civic_ner.types import LABELS, Span
 
@@ -112,21 +112,21 @@ def test_build_is_deterministic_and_keeps_assignments(tmp_path, gold_records):
     (out).mkdir()
     (out / "splits.json").write_text(json.dumps({"assignments": committed}), encoding="utf-8")
     by_split = corpus.build_dataset(root / "annotations/tasks.json", out)
-    for split in corpus.SPLITS:
+    for split in splits.SPLITS:
         assert (out / f"{split}.jsonl").read_text(encoding="utf-8") == (root / f"data/{split}.jsonl").read_text(encoding="utf-8")
     assignment = {r.id: s for s, rs in by_split.items() for r in rs}
     assert assignment == committed
-    assert corpus.check_split_requirements(gold_records, assignment) == []
+    assert splits.check_split_requirements(gold_records, assignment) == []
 
 
 def test_first_build_split_search_is_seeded(gold_records):
-    first = corpus.assign_splits(gold_records, trials=300)
-    assert first == corpus.assign_splits(gold_records, trials=300)
+    first = splits.assign_splits(gold_records, trials=300)
+    assert first == splits.assign_splits(gold_records, trials=300)
 
 
 def test_new_sections_go_to_train_and_old_ones_stay(tmp_path, gold_records):
     existing = {r.id: "test" for r in gold_records[:3]}
     new = Record("999_new-00", "市妇联开展活动。", [Span(0, 3, "ORG")])
-    assignment = corpus.assign_splits([*gold_records[:3], new], existing)
+    assignment = splits.assign_splits([*gold_records[:3], new], existing)
     assert assignment["999_new-00"] == "train"
     assert all(assignment[r.id] == "test" for r in gold_records[:3])

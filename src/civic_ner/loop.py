@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import corpus, fileio
+from .splits import SPLITS, span_counts
 from .cleaning import clean_sections
 from .config import TrainConfig
 from .corpus import Record
@@ -227,7 +228,7 @@ def learning_curve(
         raise LoopError("--repeats must be at least 1")
     if plot:
         _require_matplotlib()
-    splits = {s: corpus.load_split(config.data_dir, s) for s in (*corpus.SPLITS, "synthetic")}
+    splits = {s: corpus.load_split(config.data_dir, s) for s in (*SPLITS, "synthetic")}
     if not splits["train"]:
         raise LoopError(f"{config.data_dir}: the train split is empty")
     out_dir = Path(out_dir)
@@ -248,7 +249,7 @@ def learning_curve(
                 run_config = replace(config, data_dir=str(data), seed=config.seed + repeat)
                 log(f"curve: fraction {fraction:g}, repeat {repeat + 1}/{repeats}: {len(subset)} sections")
                 result = train(run_config, scratch / f"run-{repeat}-{fraction:g}", log=log)
-                counts = corpus.span_counts(subset)
+                counts = span_counts(subset)
                 test = result.metrics["test"]
                 points.append(
                     CurvePoint(
