@@ -32,6 +32,8 @@ FOLDS = 5
 SEEDS = (13, 14, 15)
 CRF_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 0.85)
 """Every trained fold is also scored with the feature CRF's marginals mixed in at these weights."""
+MIXED = " + feature CRF x"
+"""Joins a recipe and a CRF weight into the name of its mixed row ("final + feature CRF x0.5")."""
 
 
 def spans_json(docs) -> list:
@@ -300,7 +302,7 @@ def cmd_summarize(args) -> None:
                 by_recipe.setdefault(row["recipe"], {})[(row["seed"], row["fold"])] = row
                 for weight, variant in (row.get("variants") or {}).items():
                     if float(weight) > 0:
-                        name = f"{row['recipe']} + feature CRF x{weight}"
+                        name = f"{row['recipe']}{MIXED}{weight}"
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
     tables = {}
     for recipe, rows in by_recipe.items():
@@ -345,11 +347,12 @@ def ablation_markdown(tables: dict, baselines: dict, mixes: list[str] | None = N
     order = list(dict.fromkeys(name for name, _, _ in GRIDS["ablation"]))
 
     def rank(name: str) -> tuple[int, str]:
-        base = name.split(" + feature CRF")[0]
+        base = name.partition(MIXED)[0]
         return (order.index(base) if base in order else 99, name)
 
     for name in sorted(tables, key=rank):
-        if mixes is not None and " + feature CRF x" in name and name.rsplit("x", 1)[1] not in mixes:
+        weight = name.partition(MIXED)[2]
+        if mixes is not None and weight and weight not in mixes:
             continue
         t = tables[name]
         s = t["scores"]
