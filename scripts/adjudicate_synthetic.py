@@ -48,15 +48,17 @@ def occurrences(text: str, surface: str) -> list[int]:
     return out
 
 
-def apply(sid: str, text: str, spans: list[Span], log: list[str]) -> list[Span]:
-    for item, surface, label in DROP:
+def apply(sid: str, text: str, spans: list[Span], log: list[str], drop=None, reshape=None, add=None) -> list[Span]:
+    """Apply the edit lists (this script's, or another corpus's) to one item's spans."""
+    drop, reshape, add = (DROP if drop is None else drop), (RESHAPE if reshape is None else reshape), (ADD if add is None else add)
+    for item, surface, label in drop:
         if item == sid:
             before = len(spans)
             spans = [s for s in spans if not (s.label == label and text[s.start : s.end] == surface)]
             if len(spans) == before:
                 raise SystemExit(f"{sid}: nothing to drop for {surface!r}")
             log.append(f"drop {label} {surface} in {sid}")
-    for item, old, new, label in RESHAPE:
+    for item, old, new, label in reshape:
         if item != sid:
             continue
         changed = []
@@ -70,7 +72,7 @@ def apply(sid: str, text: str, spans: list[Span], log: list[str]) -> list[Span]:
                 log.append(f"reshape {old} -> {new} in {sid}")
             changed.append(s)
         spans = changed
-    for item, surface, label, occurrence in ADD:
+    for item, surface, label, occurrence in add:
         if item != sid:
             continue
         starts = occurrences(text, surface)

@@ -34,8 +34,9 @@ def tiny_encoder_dir(tmp_path_factory, gold_records) -> Path:
     return out
 
 
-def write_small_data(target: Path, gold_records, synthetic: int = 0) -> Path:
-    """A few real sections per split (and optionally a few gold sections posing as synthetic ones)."""
+def write_small_data(target: Path, gold_records, synthetic: int = 0, grounded: int = 0) -> Path:
+    """A few real sections per split (and optionally a few gold sections posing as synthetic ones,
+    or as grounded items of two training provinces and one held-out province)."""
     from civic_ner import fileio
 
     pick = sorted(gold_records, key=lambda r: len(r.text))
@@ -50,6 +51,17 @@ def write_small_data(target: Path, gold_records, synthetic: int = 0) -> Path:
             row["meta"] = {"synthetic": True, "province": "甘肃", "topic": "test"}
             rows.append(row)
         fileio.write_jsonl(target / "synthetic.jsonl", rows)
+    if grounded:
+        rows = []
+        for i, r in enumerate(pick[30 : 30 + grounded]):
+            row = r.to_json()
+            row["id"] = f"grd-x{i:02d}"
+            row["meta"] = {"grounded": True, "province": ("甘肃", "青海")[i % 2], "source_url": f"https://example.org/{i}"}
+            rows.append(row)
+        fileio.write_jsonl(target / "grounded.jsonl", rows)
+        test_row = pick[30 + grounded].to_json()
+        test_row["id"], test_row["meta"] = "grd-t00", {"grounded": True, "province": "江苏", "source_url": "https://example.org/t"}
+        fileio.write_jsonl(target / "province_test.jsonl", [test_row])
     return target
 
 

@@ -27,7 +27,8 @@ task_like = st.fixed_dictionaries(
 
 
 def _one_line_message(exc: Exception) -> None:
-    assert str(exc).strip(), "an error must say something"
+    message = str(exc).strip()
+    assert message and "\n" not in message, f"an error says one line, not {message!r}"
 
 
 @FAST

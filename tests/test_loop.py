@@ -54,7 +54,8 @@ def test_retrain_promotes_first_then_gates_then_force(tmp_path, tiny_encoder_dir
     assert code == 0 and "promoted: no current model" in out
     assert (current / "model" / "head.safetensors").exists()
     gate = json.loads((current / "gate.json").read_text())
-    assert gate["promoted"] and gate["old_test"] is None
+    assert gate["promoted"] and gate["old_dev"] is None and gate["gate_split"] == "dev"
+    assert gate["dev_sections"] and "new_test" in gate  # test is reported, dev decides
     first_weights = (current / "model" / "head.safetensors").read_bytes()
 
     # an impossible bar: the candidate must beat the current model by a whole F1 point of 1.0
@@ -66,7 +67,7 @@ def test_retrain_promotes_first_then_gates_then_force(tmp_path, tiny_encoder_dir
         assert label in captured.out
     assert (current / "model" / "head.safetensors").read_bytes() == first_weights  # untouched
     rejected = json.loads((tmp_path / "runs" / "current.rejected" / "gate.json").read_text())
-    assert rejected["promoted"] is False and rejected["old_test"]["micro"]["f1"] == gate["new_test"]["micro"]["f1"]
+    assert rejected["promoted"] is False and rejected["old_dev"]["micro"]["f1"] == gate["new_dev"]["micro"]["f1"]
 
     code = cli.main(
         ["retrain", "--config", str(cfg), "--current", str(current), "--no-rebuild", "--tolerance", "-1",

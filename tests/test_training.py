@@ -100,16 +100,38 @@ def test_marginals_are_distributions(tiny_model_dir, gold_records):
     assert rows[1].shape == (1, 9)
 
 
-def test_synthetic_split_is_trained_on_only_when_asked(tmp_path, tiny_encoder_dir, gold_records):
-    data = write_small_data(tmp_path / "data", gold_records, synthetic=3)
+def test_written_splits_are_trained_on_only_when_asked(tmp_path, tiny_encoder_dir, gold_records):
+    data = write_small_data(tmp_path / "data", gold_records, synthetic=3, grounded=4)
     logs = []
     train(tiny_config(tiny_encoder_dir, data, synthetic=True, synthetic_items=2), tmp_path / "a", log=logs.append)
-    assert "6 sections + 2 synthetic" in logs[0]
+    assert "6 sections + 2 written" in logs[0]
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert metrics["trained_on"] == ["train", "synthetic"]
+    # the held-out provinces are scored on every training, per province, never trained on
+    assert set(metrics["province_test"]["provinces"]) == {"江苏"}
+    card = (tmp_path / "a" / "model" / "README.md").read_text(encoding="utf-8")
+    assert "Held-out provinces" in card and "| 江苏 |" in card
     logs.clear()
-    train(tiny_config(tiny_encoder_dir, data), tmp_path / "b", log=logs.append)
-    assert "6 sections + 0 synthetic" in logs[0]
+    train(tiny_config(tiny_encoder_dir, data, grounded=True, grounded_items=3), tmp_path / "b", log=logs.append)
+    assert "6 sections + 3 written" in logs[0]
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["trained_on"] == ["train", "grounded"]
+    logs.clear()
+    train(tiny_config(tiny_encoder_dir, data), tmp_path / "c", log=logs.append)
+    assert "6 sections + 0 written" in logs[0]
+
+
+def test_a_cap_on_written_items_takes_every_province_first(gold_records):
+    from civic_ner.config import TrainConfig
+    from civic_ner.training import written_for
+
+    def item(i, province):
+        record = gold_records[i]
+        return (type(record)(f"grd-{i:02d}", record.text, record.spans, meta={"grounded": True, "province": province}), {})
+
+    pool = {"grounded": [item(0, "甘肃"), item(1, "甘肃"), item(2, "甘肃"), item(3, "青海"), item(4, "西藏")]}
+    chosen = written_for(TrainConfig(grounded=True, grounded_items=3), pool)
+    assert sorted(ex[0].meta["province"] for ex in chosen) == ["甘肃", "西藏", "青海"]
+    assert len(written_for(TrainConfig(grounded=True), pool)) == 5 and written_for(TrainConfig(), pool) == []
 
 
 def test_split_pieces_cut_at_lines_and_keep_spans(gold_records):

@@ -14,6 +14,7 @@ from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
 
 DEFAULT_SYNTHETIC = "annotations/synthetic.json"
+DEFAULT_GROUNDED = "annotations/grounded.json"
 
 
 # ---------------------------------------------------------------- corpus
@@ -48,31 +49,33 @@ def cmd_build(args: argparse.Namespace) -> int:
         if split not in ("dev", "test"):
             return fail(f"--new-share takes dev=0.1 or test=0.2, not {item!r}")
         share[split] = float(value)
-    synthetic = args.synthetic if args.synthetic and Path(args.synthetic).exists() else None
-    if args.synthetic and not synthetic and args.synthetic != DEFAULT_SYNTHETIC:
-        return fail(f"{args.synthetic}: no such file")
-    by_split = corpus.build_dataset(args.annotations, args.data_dir, args.splits, new_share=share, synthetic=synthetic)
-    real = [r for s, rs in by_split.items() if s != "synthetic" for r in rs]
-    assignment = {r.id: s for s, rs in by_split.items() if s != "synthetic" for r in rs}
+    written_files = {}
+    for name, given, default in (("synthetic", args.synthetic, DEFAULT_SYNTHETIC), ("grounded", args.grounded, DEFAULT_GROUNDED)):
+        written_files[name] = given if given and Path(given).exists() else None
+        if given and not written_files[name] and given != default:
+            return fail(f"{given}: no such file")
+    by_split = corpus.build_dataset(args.annotations, args.data_dir, args.splits, new_share=share, **written_files)
+    real = [r for s, rs in by_split.items() if s in splits.SPLITS for r in rs]
+    assignment = {r.id: s for s, rs in by_split.items() if s in splits.SPLITS for r in rs}
     print(corpus.stats_table(by_split))
     for problem in splits.check_split_requirements(real, assignment):
         print(f"warning: {problem}", file=sys.stderr)
     from .surface_check import find_inconsistencies, load_explanations, unexplained
 
-    findings = find_inconsistencies(real + by_split.get("synthetic", []))
+    findings = find_inconsistencies(real + [r for s in corpus.EXTRA_SPLITS for r in by_split.get(s, [])])
     left = unexplained(findings, load_explanations(args.explanations))
     print(f"surface consistency: {len(findings)} occurrence(s) labelled differently from the same string elsewhere, "
           f"{len(findings) - len(left)} explained by {args.explanations}, {len(left)} unexplained")
     for finding in left:
         print(f"warning: {finding.line()}", file=sys.stderr)
-    written = "{train,dev,test" + (",synthetic" if synthetic else "") + "}.jsonl"
+    written = "{" + ",".join(s for s in by_split) + "}.jsonl"
     print(f"wrote {args.data_dir}/{written} and splits.json (data hash {corpus.data_hash(real)})")
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    by_split = {s: corpus.load_split(args.data_dir, s) for s in splits.SPLITS}
-    print(corpus.stats_table(by_split))
+    by_split = {s: corpus.load_split(args.data_dir, s) for s in (*splits.SPLITS, *corpus.EXTRA_SPLITS)}
+    print(corpus.stats_table({s: rs for s, rs in by_split.items() if rs or s in splits.SPLITS}))
     if args.tokenizer:
         from .alignment import subword_boundary_conflicts
         from .encoder import load_tokenizer
@@ -158,15 +161,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    report = evaluate_model(
-        args.model, args.data_dir, args.split, baselines=not args.no_baselines, examples=args.examples,
-        precision="int8" if args.int8 else "bf16" if args.bf16 else None,
-    )
-    print(report["text"])
+    from .corpus import load_split
+    from .report import side_by_side
+
+    names = [args.split]
+    if args.split == "both":  # the seeds' test and, when the corpus has it, the held-out provinces
+        names = ["test", *(["province_test"] if load_split(args.data_dir, "province_test") else [])]
+    reports = {
+        name: evaluate_model(
+            args.model, args.data_dir, name, baselines=not args.no_baselines, examples=args.examples,
+            precision="int8" if args.int8 else "bf16" if args.bf16 else None,
+        )
+        for name in names
+    }
+    print("\n\n".join(report["text"] for report in reports.values()))
+    if len(reports) > 1:
+        print("\n" + side_by_side({name: report["json"] for name, report in reports.items()}))
     if args.json:
         from . import fileio
 
-        fileio.write_json(args.json, report["json"])
+        payload = next(iter(reports.values()))["json"] if len(reports) == 1 else {n: r["json"] for n, r in reports.items()}
+        fileio.write_json(args.json, payload)
     return 0
 
 
@@ -174,7 +189,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     """k-fold cross-validation by section of the config's recipe (or of a baseline)."""
     from . import fileio
     from .config import load_config
-    from .cv import baseline_fit_predict, cross_validate, crf_fit_predict, format_cv, model_fit_predict
+    from .cv import baseline_fit_predict, cross_validate, crf_fit_predict, cv_examples, format_cv, model_fit_predict
     from .training import load_examples
 
     if args.folds < 2:
@@ -185,22 +200,19 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = load_config(args.config, overrides)
-    by_split = load_examples(config.data_dir, synthetic=config.synthetic)
-    examples = [ex for s in ("train", "dev", "test") for ex in by_split[s]]
-    synthetic = by_split.get("synthetic", []) if config.synthetic else []
-    if config.synthetic_items:
-        synthetic = synthetic[: config.synthetic_items]
+    by_split = load_examples(config.data_dir)
+    # never the test split nor the held-out provinces: CV chooses recipes (a test guards this)
+    examples = cv_examples(by_split)
+    synthetic = by_split.get("synthetic", [])
     if args.baseline == "crf":
-        recipe, name, seeds = crf_fit_predict(consistency=config.consistency), "crf", [0]
+        recipe, name, seeds = crf_fit_predict(config), "crf", [0]
     elif args.baseline:
         recipe, name, seeds = baseline_fit_predict(args.baseline), args.baseline, [0]
-        synthetic = []
     else:
         recipe, name, seeds = model_fit_predict(config), config.name, [config.seed + i for i in range(args.seeds)]
-    out = Path(args.output or f"runs/cv/{name}{'-synthetic' if synthetic and args.baseline == 'crf' else ''}")
+    out = Path(args.output or f"runs/cv/{name}")
     result = cross_validate(examples, recipe, args.folds, seeds, synthetic, log=lambda m: print(m, file=sys.stderr))
-    result["recipe"] = {"baseline": args.baseline, "config": config.to_dict() if not args.baseline else None,
-                        "synthetic_items": len(synthetic)}
+    result["recipe"] = {"baseline": args.baseline, "config": config.to_dict() if args.baseline in (None, "crf") else None}
     text = format_cv(result, f"{name}: {args.config if not args.baseline else 'baseline ' + args.baseline}")
     print(text)
     fileio.write_json(out / "cv.json", result)
@@ -246,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-share", action="append", metavar="SPLIT=SHARE", help="send a share of new sections to dev/test")
     p.add_argument("--synthetic", default=DEFAULT_SYNTHETIC,
                    help="synthetic tasks, written to data/synthetic.jsonl (default: %(default)s when present; '' for none)")
+    p.add_argument("--grounded", default=DEFAULT_GROUNDED,
+                   help="grounded tasks, written to data/grounded.jsonl (training provinces) and "
+                        "data/province_test.jsonl (held-out provinces) (default: %(default)s when present; '' for none)")
     p.add_argument("--explanations", default="annotations/consistency.tsv",
                    help="surfaces whose differing labels a guide decision explains (default: %(default)s)")
     p.set_defaults(func=cmd_build)
@@ -315,7 +330,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a model directory written by train.py (runs/<name>/model)")
     p.add_argument("--data-dir", default="data")
-    p.add_argument("--split", choices=["test", "dev", "all"], default="test")
+    p.add_argument("--split", choices=["both", "test", "province_test", "dev", "all"], default="both",
+                   help="both (default): the seeds' test and the held-out provinces' test, side by side")
     p.add_argument("--json", default=None, help="also write the full report as JSON here")
     p.add_argument("--no-baselines", action="store_true", help="skip the rules and LAC columns")
     p.add_argument("--examples", type=int, default=5, help="error examples shown per kind")

@@ -68,6 +68,8 @@ class TrainConfig:
     synthetic_items: int = _key(0, "use only the first N synthetic items (0: all)", low=0, high=10**7)
     synthetic_weight: float = _key(1.0, "loss weight of a synthetic piece relative to a real one", low=0.0, high=100.0,
                                    low_open=True)
+    grounded: bool = _key(False, "also train on the grounded split (written from real bulletins, training provinces)")
+    grounded_items: int = _key(0, "use only N grounded items, round-robin over provinces (0: all)", low=0, high=10**7)
     seed: int = _key(13, "random seed (initialisation, order, dropout)", low=0, high=2**32 - 1)
     freeze_embeddings: bool = _key(True, "keep the encoder's word embeddings fixed (few hundred sections)")
     grad_clip: float = _key(1.0, "gradient norm clip", low=0.0, high=1e6, low_open=True)

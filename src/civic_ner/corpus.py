@@ -18,6 +18,10 @@ from .relations import RELATION_TYPES, Relation, allowed
 from .splits import SPLITS, assign_splits, span_counts
 from .types import LABELS, Span
 
+EXTRA_SPLITS = ("synthetic", "grounded", "province_test")
+"""Splits beside train/dev/test that a corpus may lack: written training text, and the test of the
+provinces held out from all training and choice."""
+
 FROM_NAME = "label"
 TO_NAME = "text"
 
@@ -379,6 +383,49 @@ def load_synthetic(path: str | Path, real: list[Record]) -> list[Record]:
     return sorted(records, key=lambda r: r.id)
 
 
+def grounded_beside(annotations: str | Path) -> Path | None:
+    """``grounded.json`` next to a tasks file, where the project keeps its grounded corpus."""
+    path = Path(annotations).with_name("grounded.json")
+    return path if path.exists() else None
+
+
+def load_grounded(path: str | Path, real: list[Record]) -> list[Record]:
+    """Grounded tasks (written by us from real bulletins, ``data.grounded: true``): each names its
+    province and source URL; a held-out source page, or one page grounding both a training and a
+    test item, is refused."""
+    from .grounded import PROVINCES, TEST_PROVINCES, held_out_reason
+
+    records = load_annotations(path)
+    problems = []
+    for r in records:
+        where = f"{path}: task for {r.id}"
+        if r.meta.get("grounded") is not True:
+            problems.append(f"{where}: data.grounded is not true")
+        if r.meta.get("province") not in PROVINCES:
+            problems.append(f"{where}: data.province {r.meta.get('province')!r} is not a provincial-level region")
+        url = str(r.meta.get("source_url", ""))
+        if not url.startswith(("http://", "https://")):
+            problems.append(f"{where}: data.source_url {url!r} is not a URL")
+        elif held_out_reason(url=url):
+            problems.append(f"{where}: its source {url} is a page held out for evaluation outside the project")
+    sides: dict[str, set[bool]] = {}
+    for r in records:
+        sides.setdefault(str(r.meta.get("source_url")), set()).add(r.meta.get("province") in TEST_PROVINCES)
+    problems += [f"{path}: source {url} grounds both a training and a test item" for url, s in sides.items() if len(s) > 1]
+    clash = sorted({r.id for r in records} & {r.id for r in real})
+    problems += [f"{path}: section id {sid} is also a real section" for sid in clash]
+    if problems:
+        raise AnnotationError(f"{len(problems)} problem(s) in the grounded annotations:\n" + "\n".join(problems))
+    return sorted(records, key=lambda r: r.id)
+
+
+def by_province(records: list[Record], test: bool) -> list[Record]:
+    """The records of the held-out test provinces (``test``), or of every other province."""
+    from .grounded import TEST_PROVINCES
+
+    return [r for r in records if (r.meta.get("province") in TEST_PROVINCES) == test]
+
+
 def build_dataset(
     annotations: str | Path,
     data_dir: str | Path,
@@ -386,11 +433,15 @@ def build_dataset(
     new_to: str = "train",
     new_share: dict[str, float] | None = None,
     synthetic: str | Path | None = None,
+    grounded: str | Path | None = None,
 ) -> dict[str, list[Record]]:
     """Validate the annotations and (re)write ``data/{train,dev,test}.jsonl`` and ``splits.json``;
-    with ``synthetic``, also ``data/synthetic.jsonl``: a split of its own, never dev or test."""
+    with ``synthetic``, also ``data/synthetic.jsonl``: a split of its own, never dev or test; with
+    ``grounded``, ``data/grounded.jsonl`` (training provinces) and ``data/province_test.jsonl`` (the
+    held-out provinces). No training split holds text of a held-out province."""
     records = load_annotations(annotations)
-    synthetic_records = load_synthetic(synthetic, records) if synthetic else []
+    synthetic_records = by_province(load_synthetic(synthetic, records), test=False) if synthetic else []
+    grounded_records = load_grounded(grounded, records + synthetic_records) if grounded else []
     data_dir = Path(data_dir)
     splits_path = Path(splits_path) if splits_path else data_dir / "splits.json"
     existing: dict[str, str] = {}
@@ -403,6 +454,11 @@ def build_dataset(
     if synthetic:
         fileio.write_jsonl(data_dir / "synthetic.jsonl", (r.to_json() for r in synthetic_records))
         by_split["synthetic"] = synthetic_records
+    if grounded:
+        by_split["grounded"] = by_province(grounded_records, test=False)
+        by_split["province_test"] = by_province(grounded_records, test=True)
+        for split in ("grounded", "province_test"):
+            fileio.write_jsonl(data_dir / f"{split}.jsonl", (r.to_json() for r in by_split[split]))
     kept = {sid: split for sid, split in sorted(assignment.items()) if sid in {r.id for r in records} or sid in existing}
     fileio.write_json(
         splits_path,
@@ -419,7 +475,7 @@ def load_split(data_dir: str | Path, split: str) -> list[Record]:
     """Records of one split (``all`` for every split)."""
     if split == "all":
         return [r for s in SPLITS for r in load_split(data_dir, s)]
-    if split == "synthetic" and not (Path(data_dir) / "synthetic.jsonl").exists():
+    if split in EXTRA_SPLITS and not (Path(data_dir) / f"{split}.jsonl").exists():
         return []
     path = Path(data_dir) / f"{split}.jsonl"
     if not path.exists():

@@ -1,11 +1,14 @@
-"""k-fold cross-validation by section: the protocol recipes and hyper-parameters are chosen on.
+"""k-fold cross-validation by province and by section: the protocol recipes are chosen on.
 
 The fixed test split holds 118 spans, so one span moves F1 by ~0.7 points: too coarse to choose a
 recipe on, and choosing on it would leak. Cross-validation uses every real section once as held-out
-text: sections are dealt into ``k`` folds (balanced by span count, fixed for a corpus so that recipes
-are compared on the same folds), each fold is predicted by a model trained on the others (+ the
-synthetic split when the recipe uses it; synthetic text is never held out), predictions are pooled
-over folds into one P/R/F1 per type, and that is repeated for several training seeds: mean ± std.
+text: the seeds' train and dev sections (never test) and the grounded items of the training provinces
+are dealt into ``k`` folds, whole provinces at a time (balanced by span count, fixed for a corpus so
+that recipes are compared on the same folds); each fold is predicted by a model trained on the others
+(+ the written text the recipe uses, minus every item of the fold's provinces), predictions are
+pooled over folds into one P/R/F1 per type (also for the provinces and the seeds apart), and that is
+repeated for several training seeds: mean ± std. The held-out provinces of ``province_test`` never
+enter: the corpus build keeps them out of every split CV reads.
 
 A fold whose model collapsed (no entity predicted, or training loss that never fell) is reported as
 such, so a recipe that sometimes collapses cannot hide behind an average.
@@ -65,8 +68,53 @@ class FoldRun:
         return None
 
 
-FitPredict = Callable[[list[Example], list[Example], list[Example], int], tuple[list[list[Span]], list[list[Span]] | None, list]]
-"""(train, test, synthetic, seed) -> (predicted spans of test, the same before consistency or None, history)."""
+FitPredict = Callable[[list[Example], list[Example], dict[str, list[Example]], int],
+                      tuple[list[list[Span]], list[list[Span]] | None, list]]
+"""(train, test, written pool, seed) -> (predicted spans of test, the same before consistency or None,
+history). The pool holds the written text a fold may train on ({"synthetic": ..., "grounded": ...}):
+the recipe picks from it (``training.written_for``)."""
+
+
+def province_of(example: Example) -> str | None:
+    """The province of a grounded item (held out by province in CV), None for a seed section."""
+    record = example[0]
+    return str(record.meta.get("province")) if record.meta.get("grounded") else None
+
+
+def group_of(example: Example) -> str:
+    """The unit folds are dealt in: a whole province for grounded items, a section for the seeds."""
+    province = province_of(example)
+    return f"province:{province}" if province else example[0].id
+
+
+def fold_of_examples(examples: Sequence[Example], k: int) -> dict[str, int]:
+    """Section id -> fold, dealing whole groups (provinces, seed sections) balanced by spans."""
+    spans: dict[str, int] = {}
+    for ex in examples:
+        spans[group_of(ex)] = spans.get(group_of(ex), 0) + len(ex[0].spans)
+    groups = fold_assignment(sorted(spans.items()), k)
+    return {ex[0].id: groups[group_of(ex)] for ex in examples}
+
+
+def fold_pool(examples: Sequence[Example], assignment: dict[str, int], fold: int,
+              synthetic: Sequence[Example]) -> tuple[list[Example], dict[str, list[Example]]]:
+    """Training sections of a fold and its written pool: no text of a held-out province in either."""
+    held = {province_of(ex) for ex in examples if assignment[ex[0].id] == fold} - {None}
+    train = [ex for ex in examples if assignment[ex[0].id] != fold and province_of(ex) is None]
+    pool = {
+        "synthetic": [ex for ex in synthetic if str(ex[0].meta.get("province")) not in held],
+        "grounded": [ex for ex in examples if assignment[ex[0].id] != fold and province_of(ex) is not None],
+    }
+    return train, pool
+
+
+CV_SPLITS = ("train", "dev", "grounded")
+"""What CV deals into folds. Never ``test`` (the seeds' fixed test) nor ``province_test``."""
+
+
+def cv_examples(by_split: dict[str, list[Example]]) -> list[Example]:
+    """The held-out units of CV: the seeds' train and dev sections and the grounded training items."""
+    return [ex for split in CV_SPLITS for ex in by_split.get(split, [])]
 
 
 def cross_validate(
@@ -77,15 +125,18 @@ def cross_validate(
     synthetic: Sequence[Example] = (),
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run ``fit_predict`` on every (seed, fold); scores pooled over folds, mean ± std over seeds."""
-    assignment = fold_assignment([(r.id, len(r.spans)) for r, _ in examples], folds)
+    """Run ``fit_predict`` on every (seed, fold); scores pooled over folds, mean ± std over seeds.
+
+    ``examples`` are the held-out units: the seeds' train and dev sections (never test) and the
+    grounded items of the training provinces, dealt by province; ``synthetic`` is training-only."""
+    assignment = fold_of_examples(examples, folds)
     runs: list[FoldRun] = []
     for seed in seeds:
         for fold in range(folds):
-            train = [ex for ex in examples if assignment[ex[0].id] != fold]
+            train, pool = fold_pool(examples, assignment, fold, synthetic)
             test = [ex for ex in examples if assignment[ex[0].id] == fold]
             started = time.time()
-            predicted, raw, history = fit_predict(train, test, list(synthetic), seed)
+            predicted, raw, history = fit_predict(train, test, pool, seed)
             run = FoldRun(seed, fold, time.time() - started, predicted, raw, history)
             runs.append(run)
             note = f"  COLLAPSED ({run.collapsed})" if run.collapsed else ""
@@ -94,19 +145,22 @@ def cross_validate(
     return summarize(examples, assignment, runs, folds, list(seeds))
 
 
-def pooled_scores(examples: Sequence[Example], assignment: dict[str, int], runs: Sequence[FoldRun], raw: bool = False):
-    """Per seed: scores over all sections, each predicted by the model that did not train on it."""
+def pooled_scores(examples: Sequence[Example], assignment: dict[str, int], runs: Sequence[FoldRun], raw: bool = False,
+                  keep: Callable[[Example], bool] = lambda ex: True):
+    """Per seed: scores over all sections (those ``keep`` accepts), each predicted by the model that
+    did not train on it."""
     by_seed: dict[int, dict[str, list[Span]]] = {}
     for run in runs:
         fold_ids = [r.id for r, _ in examples if assignment[r.id] == run.fold]
         source = run.raw_predicted if raw and run.raw_predicted is not None else run.predicted
         for sid, spans in zip(fold_ids, source):
             by_seed.setdefault(run.seed, {})[sid] = spans
-    gold = [r.spans for r, _ in examples]
+    kept = [ex for ex in examples if keep(ex)]
+    gold = [r.spans for r, _ in kept]
     return {
-        seed: span_scores(gold, [pred[r.id] for r, _ in examples])
+        seed: span_scores(gold, [pred[r.id] for r, _ in kept])
         for seed, pred in by_seed.items()
-        if len(pred) == len(examples)
+        if len(pred) == len(examples) and kept
     }
 
 
@@ -141,6 +195,13 @@ def summarize(examples, assignment, runs: Sequence[FoldRun], folds: int, seeds: 
             {"seed": r.seed, "fold": r.fold + 1, "seconds": round(r.seconds, 1), "history": r.history} for r in runs
         ],
     }
+    grounded = [ex for ex in examples if province_of(ex) is not None]
+    if grounded:
+        result["provinces"] = sorted({province_of(ex) for ex in grounded})
+        result["parts"] = {
+            "provinces": mean_std(pooled_scores(examples, assignment, runs, keep=lambda ex: province_of(ex) is not None)),
+            "seeds": mean_std(pooled_scores(examples, assignment, runs, keep=lambda ex: province_of(ex) is None)),
+        }
     if any(r.raw_predicted is not None for r in runs):
         result["scores_without_consistency"] = mean_std(pooled_scores(examples, assignment, runs, raw=True))
     return result
@@ -152,8 +213,9 @@ def format_cv(result: dict[str, Any], title: str = "") -> str:
     lines = []
     if title:
         lines.append(title)
+    unit = "by province (grounded items) and by section (seeds)" if result.get("parts") else "by section"
     lines.append(
-        f"{result['folds']}-fold CV by section over {result['sections']} sections ({result['spans']} spans), "
+        f"{result['folds']}-fold CV {unit} over {result['sections']} sections ({result['spans']} spans), "
         f"seeds {', '.join(map(str, result['seeds']))}: mean ± std over seeds of scores pooled over folds"
     )
     lines.append(f"{'type':<8}{'support':>8} | {'P':>13} | {'R':>13} | {'F1':>13}")
@@ -163,6 +225,9 @@ def format_cv(result: dict[str, Any], title: str = "") -> str:
             f"{row:<8}{int(c['support']):>8} | {c['precision']:.3f} ± {c['precision_std']:.3f} | "
             f"{c['recall']:.3f} ± {c['recall_std']:.3f} | {c['f1']:.3f} ± {c['f1_std']:.3f}"
         )
+    for part, scores_of_part in result.get("parts", {}).items():
+        cells = "  ".join(f"{row} {scores_of_part[row]['f1']:.3f}" for row in [*LABELS, "micro"])
+        lines.append(f"held-out {part}: {cells} (± {scores_of_part['micro']['f1_std']:.3f})")
     if "scores_without_consistency" in result:
         c = result["scores_without_consistency"]["micro"]
         lines.append(f"without document consistency: micro F1 {c['f1']:.3f} ± {c['f1_std']:.3f}")
@@ -179,24 +244,24 @@ def format_cv(result: dict[str, Any], title: str = "") -> str:
 def model_fit_predict(config) -> FitPredict:
     """The fine-tuned tagger of ``config`` as a CV recipe (the config's own seed is replaced)."""
 
-    def run(train: list[Example], test: list[Example], synthetic: list[Example], seed: int):
-        variants, history = model_variants(config, train, test, synthetic, seed, (config.crf_ensemble,))
+    def run(train: list[Example], test: list[Example], pool: dict[str, list[Example]], seed: int):
+        variants, history = model_variants(config, train, test, pool, seed, (config.crf_ensemble,))
         predicted, raw = variants[config.crf_ensemble]
         return predicted, raw if config.consistency else None, history
 
     return run
 
 
-def model_variants(config, train, test, synthetic, seed: int, crf_weights=(0.0,)):
+def model_variants(config, train, test, pool: dict[str, list[Example]], seed: int, crf_weights=(0.0,)):
     """Train once, predict the test sections with each feature-CRF weight: {weight: (predicted,
     predicted before consistency)}, and the training history. Mixing weights cost no new training."""
     from dataclasses import replace
 
     from .consistency import propagate_by_document
-    from .training import fit, fit_feature_crf
+    from .training import fit, fit_feature_crf, written_for
 
     cfg = replace(config, seed=seed)
-    use = synthetic[: cfg.synthetic_items or None] if cfg.synthetic else []
+    use = written_for(cfg, pool)
     result = fit(cfg, train, None, use, log=lambda *_: None, progress=False)
     if result.crf is None and any(w > 0 for w in crf_weights):
         result.crf = fit_feature_crf(list(train) + list(use))
@@ -229,13 +294,17 @@ def _free_memory() -> None:
         pass
 
 
-def crf_fit_predict(consistency: bool = True) -> FitPredict:
-    """The feature CRF baseline as a CV recipe (deterministic: the seed does not matter)."""
+def crf_fit_predict(config) -> FitPredict:
+    """The feature CRF baseline as a CV recipe, on the config's written text and with its document
+    consistency setting (deterministic: the seed does not matter)."""
     from .consistency import propagate_by_document
     from .crf_baseline import CrfSettings, FeatureCRF
+    from .training import written_for
 
-    def run(train: list[Example], test: list[Example], synthetic: list[Example], seed: int):
-        data = train + synthetic
+    consistency = config.consistency
+
+    def run(train: list[Example], test: list[Example], pool: dict[str, list[Example]], seed: int):
+        data = train + written_for(config, pool)
         model = FeatureCRF(CrfSettings(consistency=False)).fit([r.text for r, _ in data], [r.spans for r, _ in data],
                                                                [f for _, f in data])
         texts = [r.text for r, _ in test]
@@ -252,7 +321,7 @@ def baseline_fit_predict(name: str) -> FitPredict:
     (quotes as PROGRAM + rules + LAC)."""
     from .baselines import baseline_spans
 
-    def run(train, test, synthetic, seed):
+    def run(train, test, pool, seed):
         return baseline_spans(name, [r.text for r, _ in test]), None, []
 
     return run

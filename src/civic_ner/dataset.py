@@ -11,6 +11,7 @@ and prediction.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ from .corpus import Record
 from .features import FEATURE_GROUPS, FEATURES_VERSION, char_features
 from .types import LABELS, Span
 
-SPLIT_NAMES = ("train", "dev", "test", "synthetic")
+SPLIT_NAMES = ("train", "dev", "test", "synthetic", "grounded", "province_test")
 
 
 class DataError(ValueError):
@@ -87,7 +88,9 @@ def _quiet() -> None:
 def base_features():
     from datasets import Features, Value
 
-    return Features({"id": Value("string"), "text": Value("string"), "source": Value("string"), "spans": span_feature()})
+    # meta (province, topic, ...) travels as one JSON string: its keys differ between corpora
+    return Features({"id": Value("string"), "text": Value("string"), "source": Value("string"), "meta": Value("string"),
+                     "spans": span_feature()})
 
 
 def _rows(path: str, digest: str):
@@ -97,6 +100,7 @@ def _rows(path: str, digest: str):
     for obj in fileio.read_jsonl(path):
         yield {
             "id": str(obj["id"]), "text": str(obj["text"]), "source": str(obj.get("source", "")),
+            "meta": json.dumps(obj.get("meta") or {}, ensure_ascii=False, sort_keys=True),
             "spans": [{"start": int(s["start"]), "end": int(s["end"]), "label": str(s["label"])} for s in obj.get("spans", [])],
         }
 
@@ -144,5 +148,6 @@ def to_examples(split) -> list[tuple[Record, dict[str, list[str]]]]:
     out = []
     for row in split:
         spans = sorted(Span(s["start"], s["end"], names[s["label"]]) for s in row["spans"])
-        out.append((Record(row["id"], row["text"], spans, row["source"]), {g: row[g] for g in FEATURE_GROUPS}))
+        meta = json.loads(row["meta"]) if row.get("meta") else {}
+        out.append((Record(row["id"], row["text"], spans, row["source"], meta), {g: row[g] for g in FEATURE_GROUPS}))
     return out

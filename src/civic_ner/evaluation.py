@@ -21,6 +21,14 @@ def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
 
 
+def grouped_scores(groups: Sequence[str], gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]) -> dict[str, dict]:
+    """:func:`span_scores` of each group of documents (a province, a source), groups sorted."""
+    index: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        index.setdefault(group, []).append(i)
+    return {g: span_scores([gold[i] for i in idx], [pred[i] for i in idx]) for g, idx in sorted(index.items())}
+
+
 def span_scores(
     gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]], labels: Sequence[str] = LABELS
 ) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from .types import LABELS, Span
 
 MARK_RE = re.compile(r"\{\{([A-Z]+)\|([^{}|]+)\}\}")
-BLOCK_RE = re.compile(r"^### (\S+)\n", re.MULTILINE)
+BLOCK_RE = re.compile(r"^### (\S+)[^\n]*\n", re.MULTILINE)  # attributes after the id are ignored
 
 
 class InlineError(ValueError):

@@ -125,10 +125,12 @@ def retrain(
     force: bool = False,
     log=print,
 ) -> GateResult:
-    """Rebuild data, train a candidate, score old and new on the same held-out test, promote or not.
+    """Rebuild data, train a candidate, score old and new on the same dev split, promote or not;
+    the test splits are scored and reported, never used to decide.
 
-    The candidate trains in a hidden folder beside ``current``; promotion swaps folders (atomic
-    renames), so ``current`` is always a complete run. A refused candidate is kept in
+    The gate needs dev held out: a config that trains on dev trains the candidate on the rest (said in
+    the log). The candidate trains in a hidden folder beside ``current``; promotion swaps folders
+    (atomic renames), so ``current`` is always a complete run. A refused candidate is kept in
     ``<current>.rejected`` for inspection.
     """
     from .prediction import Tagger
@@ -137,44 +139,51 @@ def retrain(
     current = Path(current)
     tolerance = config.promote_tolerance if tolerance is None else float(tolerance)
     if annotations is not None:
-        by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=corpus.synthetic_beside(annotations))
+        by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=corpus.synthetic_beside(annotations),
+                                        grounded=corpus.grounded_beside(annotations))
         log(corpus.stats_table(by_split))
-    test = load_examples(config.data_dir, synthetic=False)["test"]
+    gate_split = load_examples(config.data_dir, synthetic=False)["dev"]
 
     old_scores = None
     old_model = current / "model"
     if old_model.exists():
         old_tagger = Tagger.from_dir(old_model, device=config.device)
-        old_scores = evaluate_examples(old_tagger, test, config.eval_batch_size)
+        old_scores = evaluate_examples(old_tagger, gate_split, config.eval_batch_size)
         del old_tagger
     elif warm_start:
         raise LoopError(f"--warm-start needs a current model, and {old_model} does not exist")
 
-    train_config = replace(config)
+    train_config = replace(config, train_splits=[s for s in config.train_splits if s != "dev"] or ["train"])
+    if "dev" in config.train_splits:
+        log("retrain: the gate scores dev, so the candidate trains without dev (train_splits: [train])")
     if warm_start:
         train_config.model = str(old_model)
     current.parent.mkdir(parents=True, exist_ok=True)
     candidate = Path(tempfile.mkdtemp(prefix=f".{current.name}.candidate.", dir=current.parent))
     try:
         result = train(train_config, candidate, log=log)
-        new_scores = result.metrics["test"]
+        new_scores = result.metrics["dev"]
         new_f1, old_f1 = _micro_f1(new_scores), _micro_f1(old_scores)
         if old_scores is None:
             promoted, reason = True, f"no current model at {old_model}: the first model is promoted"
         elif new_f1 >= old_f1 - tolerance:
-            promoted, reason = True, f"new micro F1 {new_f1:.4f} >= current {old_f1:.4f} - tolerance {tolerance:g}"
+            promoted, reason = True, f"new dev micro F1 {new_f1:.4f} >= current {old_f1:.4f} - tolerance {tolerance:g}"
         elif force:
-            promoted, reason = True, f"forced: new micro F1 {new_f1:.4f} < current {old_f1:.4f} - tolerance {tolerance:g}"
+            promoted, reason = True, f"forced: new dev micro F1 {new_f1:.4f} < current {old_f1:.4f} - tolerance {tolerance:g}"
         else:
-            promoted, reason = False, f"new micro F1 {new_f1:.4f} < current {old_f1:.4f} - tolerance {tolerance:g}"
+            promoted, reason = False, f"new dev micro F1 {new_f1:.4f} < current {old_f1:.4f} - tolerance {tolerance:g}"
         gate = {
             "promoted": promoted,
             "reason": reason,
             "tolerance": tolerance,
             "warm_start": warm_start,
-            "test_sections": [r.id for r, _ in test],
-            "old_test": old_scores,
-            "new_test": new_scores,
+            "gate_split": "dev",
+            "dev_sections": [r.id for r, _ in gate_split],
+            "old_dev": old_scores,
+            "new_dev": new_scores,
+            # reported, never decided on
+            "new_test": result.metrics["test"],
+            **({"new_province_test": result.metrics["province_test"]} if "province_test" in result.metrics else {}),
         }
         fileio.write_json(candidate / "gate.json", gate)
         if promoted:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .corpus import Record, load_split
 from .dataset import DataError
-from .evaluation import bootstrap_f1, error_breakdown, format_table, seqeval_scores, span_scores
+from .evaluation import bootstrap_f1, error_breakdown, format_table, grouped_scores, seqeval_scores, span_scores
 from .prediction import Tagger
 from .types import LABELS
 
@@ -62,6 +62,8 @@ def evaluate_model(
             kept = BASELINE_TYPES[name]
             column = span_scores(gold, [[s for s in doc if s.label in kept] for doc in preds])
             columns[name] = column if set(kept) == set(LABELS) else {label: column[label] for label in kept}
+    if any(r.meta.get("province") for r in records):
+        scores["provinces"] = grouped_scores([str(r.meta.get("province", "?")) for r in records], gold, predicted)
     relations = relation_report(records, predicted)
     counts, errors = error_breakdown([r.id for r in records], texts, gold, predicted)
     lines = [
@@ -76,6 +78,11 @@ def evaluate_model(
         shown = [e for e in errors if e.kind == kind][:examples]
         for e in shown:
             lines.append(f"  {kind:<10} {e.section}: gold {e.gold}  pred {e.pred}  …{e.context}…")
+    if "provinces" in scores:
+        lines += ["", "per province (micro F1 | ORG PROGRAM MONEY COUNT):"]
+        for province, cell in scores["provinces"].items():
+            lines.append(f"  {province:<4} {cell['micro']['f1']:.3f} ({cell['micro']['support']:>4} spans) | "
+                         + " ".join(f"{cell[label]['f1']:.3f}" for label in LABELS))
     money = program_money_agreement([r for s in ("train", "dev", "test") for r in load_split(data_dir, s)])
     lines += ["", relations["text"],
               f"money per program on all seed sections (gold entities): the extracted facts give the gold-relation "
@@ -158,6 +165,15 @@ def program_money_agreement(records: list[Record]) -> dict[str, Any]:
     return {"programs": len(rows), "equal": equal, "share": equal / len(rows) if rows else 0.0, "rows": rows}
 
 
+def side_by_side(reports: dict[str, dict[str, Any]]) -> str:
+    """The model's F1 per type on each evaluated split, one column each (the README's headline)."""
+    names = list(reports)
+    lines = ["model F1 side by side: " + " | ".join(names), f"{'type':<8}" + "".join(f"{n:>15}" for n in names)]
+    for row in (*LABELS, "micro"):
+        lines.append(f"{row:<8}" + "".join(f"{reports[n]['scores']['model'][row]['f1']:>15.3f}" for n in names))
+    return "\n".join(lines)
+
+
 def _trained_on(model_dir: str | Path, split: str) -> list[str]:
     """The real splits the model trained on (from its civic_ner.json), minus the evaluated one, so
     that the feature CRF learns from exactly the same sections."""
@@ -165,6 +181,7 @@ def _trained_on(model_dir: str | Path, split: str) -> list[str]:
 
     meta = json.loads((Path(model_dir) / "civic_ner.json").read_text(encoding="utf-8"))
     splits = meta.get("config", {}).get("train_splits", ["train"])
-    if meta.get("config", {}).get("synthetic"):
-        splits = [*splits, "synthetic"]
+    for written in ("synthetic", "grounded"):
+        if meta.get("config", {}).get(written):
+            splits = [*splits, written]
     return [s for s in splits if s != split]

@@ -22,7 +22,7 @@ from . import fileio
 from .config import TrainConfig
 from .corpus import Record, data_hash
 from .dataset import DataError
-from .evaluation import bootstrap_f1, format_table, span_scores
+from .evaluation import bootstrap_f1, format_table, grouped_scores, span_scores
 from .features import with_lexical
 from .model import Architecture, build_feature_vocab, collate, encode_text
 from .types import LABELS, Span
@@ -43,7 +43,8 @@ def set_seed(seed: int) -> None:
 
 
 def load_examples(data_dir: str | Path, synthetic: bool = True) -> dict[str, list[Example]]:
-    """train/dev/test (required, non-empty, known labels) and synthetic (optional) as examples."""
+    """train/dev/test (required, non-empty, known labels), and the written training splits
+    (synthetic, grounded; skipped with ``synthetic=False``) and province_test when present."""
     from .dataset import load_corpus, to_examples
 
     data_dir = Path(data_dir)
@@ -52,15 +53,44 @@ def load_examples(data_dir: str | Path, synthetic: bool = True) -> dict[str, lis
             raise DataError(f"{data_dir / (split + '.jsonl')}: not found (run `civic-ner corpus build`)")
     corpus = load_corpus(data_dir)
     out: dict[str, list[Example]] = {}
-    for split in ("train", "dev", "test", "synthetic"):
-        if split == "synthetic" and not synthetic:
+    for split in ("train", "dev", "test", "synthetic", "grounded", "province_test"):
+        if split in WRITTEN_SPLITS and not synthetic:
             continue
         if split not in corpus:
-            if split != "synthetic":
+            if split in ("train", "dev", "test"):
                 raise DataError(f"{data_dir / (split + '.jsonl')}: the {split} split is empty")
             continue
         out[split] = to_examples(corpus[split])
     return out
+
+
+WRITTEN_SPLITS = ("synthetic", "grounded")
+"""Text we wrote: training-only, never dev, test or a CV test fold of the seeds."""
+
+
+def written_for(config: TrainConfig, splits: dict[str, list[Example]]) -> list[Example]:
+    """The written training text a recipe uses: synthetic and grounded items, each capped by the
+    config (``*_items``); a cap takes items round-robin over provinces, so 100 items span them all."""
+    out: list[Example] = []
+    for split, use, cap in (("synthetic", config.synthetic, config.synthetic_items),
+                            ("grounded", config.grounded, config.grounded_items)):
+        if not use:
+            continue
+        if not splits.get(split):
+            raise DataError(f"{Path(config.data_dir) / (split + '.jsonl')}: {split}: true but there is no {split} split")
+        out += _round_robin(splits[split])[: cap or None]
+    return out
+
+
+def _round_robin(examples: Sequence[Example]) -> list[Example]:
+    """Items ordered first of each province, second of each, ... (ids break ties): stable caps."""
+    rank: dict[str, int] = {}
+    keyed = []
+    for ex in sorted(examples, key=lambda ex: ex[0].id):
+        province = str(ex[0].meta.get("province", ""))
+        keyed.append((rank.get(province, 0), ex[0].id, ex))
+        rank[province] = rank.get(province, 0) + 1
+    return [ex for _, _, ex in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def split_pieces(example: Example, max_chars: int) -> list[Example]:
@@ -133,7 +163,7 @@ def fit(
     config: TrainConfig,
     train: Sequence[Example],
     dev: Sequence[Example] | None = None,
-    synthetic: Sequence[Example] = (),
+    written: Sequence[Example] = (),
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> FitResult:
@@ -154,7 +184,7 @@ def fit(
     encoder = load_encoder_model(config.model)
     pieces_encoder = unit_encoder(tokenizer, config.tokenization)
     weighted: list[tuple[Example, float]] = [(p, 1.0) for ex in train for p in split_pieces(ex, config.piece_chars)]
-    weighted += [(p, config.synthetic_weight) for ex in synthetic for p in split_pieces(ex, config.piece_chars)]
+    weighted += [(p, config.synthetic_weight) for ex in written for p in split_pieces(ex, config.piece_chars)]
     if not weighted:
         raise DataError("no training text")
     arch = Architecture(
@@ -171,7 +201,7 @@ def fit(
     steps_per_epoch = -(-len(encoded) // config.batch_size)
     log(
         f"device {device} | encoder {config.model} ({config.tokenization}) | {len(train)} sections + "
-        f"{len(synthetic)} synthetic -> {len(encoded)} pieces | fine-tuning: {steps_per_epoch} steps/epoch x {config.epochs}"
+        f"{len(written)} written -> {len(encoded)} pieces | fine-tuning: {steps_per_epoch} steps/epoch x {config.epochs}"
     )
     history: list[dict[str, Any]] = []
     if config.probe_epochs:
@@ -242,7 +272,7 @@ def fit(
     net.eval()
     crf = None
     if config.crf_ensemble > 0:
-        crf = fit_feature_crf(list(train) + list(synthetic))
+        crf = fit_feature_crf(list(train) + list(written))
     return FitResult(net, tokenizer, arch, history, best_epoch, str(device), crf)
 
 
@@ -304,7 +334,8 @@ def probe(net, encoded, config: TrainConfig, pad_id: int, device, log, progress:
     return history
 
 
-def evaluate_examples(tagger, examples: Sequence[Example], batch_size: int = 32) -> dict[str, Any]:
+def evaluate_examples(tagger, examples: Sequence[Example], batch_size: int = 32, by_province: bool = False) -> dict[str, Any]:
+    """Strict span scores with a bootstrap interval; ``by_province`` adds each province's scores."""
     predicted = tagger.predict_spans(
         [r.text for r, _ in examples], batch_size, documents=[r.source for r, _ in examples],
         features=[f for _, f in examples],
@@ -312,6 +343,8 @@ def evaluate_examples(tagger, examples: Sequence[Example], batch_size: int = 32)
     gold = [r.spans for r, _ in examples]
     scores = span_scores(gold, predicted)
     scores["micro"]["f1_ci95"] = list(bootstrap_f1(gold, predicted))
+    if by_province:
+        scores["provinces"] = grouped_scores([str(r.meta.get("province", "?")) for r, _ in examples], gold, predicted)
     return scores
 
 
@@ -330,21 +363,19 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
 
     started = time.time()
     output_dir = Path(output_dir)
-    splits = load_examples(config.data_dir, synthetic=config.synthetic)
-    synthetic = splits.get("synthetic", [])
-    if config.synthetic and not synthetic:
-        raise DataError(f"{Path(config.data_dir) / 'synthetic.jsonl'}: synthetic: true but there is no synthetic split")
-    if config.synthetic_items:
-        synthetic = synthetic[: config.synthetic_items]
+    splits = load_examples(config.data_dir, synthetic=config.synthetic or config.grounded)
+    written = written_for(config, splits)
     train_examples = [ex for s in config.train_splits for ex in splits[s]]
     # a held-out dev split is scored after every fine-tuning epoch (the curve shows whether training is stable)
     dev = splits["dev"] if "dev" not in config.train_splits and splits["dev"] else None
-    result = fit(config, train_examples, dev, synthetic if config.synthetic else (), log=log)
+    result = fit(config, train_examples, dev, written, log=log)
     tagger = result.tagger(config)
     metrics = {
         "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),
         "test": evaluate_examples(tagger, splits["test"], config.eval_batch_size),
-        "trained_on": list(config.train_splits) + (["synthetic"] if config.synthetic else []),
+        **({"province_test": evaluate_examples(tagger, splits["province_test"], config.eval_batch_size, by_province=True)}
+           if splits.get("province_test") else {}),
+        "trained_on": list(config.train_splits) + [s for s in WRITTEN_SPLITS if getattr(config, s)],
         "best_epoch": result.best_epoch,
         "epochs_run": sum(1 for h in result.history if h.get("stage") == "fine-tune"),
         "probe_epochs": config.probe_epochs,
@@ -353,7 +384,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
         "device": result.device,
     }
     real = [r for s in ("train", "dev", "test") for r, _ in splits[s]]
-    save_model(result, config, output_dir / "model", metrics, data_hash(real + [r for r, _ in synthetic]))
+    save_model(result, config, output_dir / "model", metrics, data_hash(real + [r for r, _ in written]))
     fileio.write_json(output_dir / "metrics.json", metrics)
     return TrainResult(output_dir, metrics, time.time() - started, result.best_epoch)
 
@@ -392,6 +423,15 @@ def save_model(result: FitResult, config: TrainConfig, target: Path, metrics: di
         (tmp / "README.md").write_text(model_card(config, metrics, hash_), encoding="utf-8")
 
 
+def _province_card(scores: dict | None) -> str:
+    """The held-out provinces' section of the model card (text of provinces never trained on)."""
+    if not scores:
+        return ""
+    rows = "\n".join(f"| {p} | {c['micro']['support']} | {c['micro']['f1']:.3f} |" for p, c in scores.get("provinces", {}).items())
+    return (f"## Held-out provinces (grounded written text of provinces never trained on)\n\n"
+            f"```\n{format_table({'model': scores})}\n```\n\n| province | spans | micro F1 |\n|---|---|---|\n{rows}\n\n")
+
+
 def model_card(config: TrainConfig, metrics: dict, hash_: str) -> str:
     test = metrics["test"]
     low, high = test["micro"].get("f1_ci95", [0, 0])
@@ -407,5 +447,6 @@ def model_card(config: TrainConfig, metrics: dict, hash_: str) -> str:
         f"- device: {metrics['device']}, training time {metrics['train_seconds']} s\n\n"
         f"## Held-out test scores (strict entity match)\n\n```\n{format_table({'model': test})}\n```\n\n"
         f"Micro F1 95 % bootstrap interval over sections: [{low:.3f}, {high:.3f}]\n\n"
+        f"{_province_card(metrics.get('province_test'))}"
         f"## Config\n\n```json\n{json.dumps(config.to_dict(), ensure_ascii=False, indent=2)}\n```\n"
     )

@@ -1,0 +1,71 @@
+"""Adjudicated grounded gold = the writers' pass + the edits of ``annotations/grounded/edits.tsv``.
+
+Each edit row is a decision of annotations/GUIDELINES.md applied to one item (most come from the
+second pass's disagreements): ``item  action  label  surface  argument  why`` with action ``drop``
+(every occurrence of surface), ``reshape`` (argument = the new surface) or ``add`` (argument = the
+n-th occurrence, 0 for every free one).
+
+Reads annotations/grounded/work/pass1/batch-*.md, writes annotations/grounded/work/gold/*.md (inline
+marks, for review) and annotations/grounded.json (Label Studio tasks, data.grounded: true, with
+province, topic, form, writer and the source URL, never the source text).
+
+usage: python scripts/adjudicate_grounded.py
+"""
+import csv
+import sys
+from pathlib import Path
+
+from civic_ner import corpus
+from civic_ner.grounded import read_items
+from civic_ner.inline import parse_inline, to_inline, write_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "annotations" / "grounded" / "work"
+EDITS = ROOT / "annotations" / "grounded" / "edits.tsv"
+sys.path.insert(0, str(ROOT / "scripts"))
+from adjudicate_synthetic import apply  # noqa: E402
+
+
+def read_edits(path: Path) -> tuple[list, list, list]:
+    drop, reshape, add = [], [], []
+    if not path.exists():
+        return drop, reshape, add
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):
+            item, action, label, surface, argument = (row[k].strip() for k in ("item", "action", "label", "surface", "argument"))
+            if action == "drop":
+                drop.append((item, surface, label))
+            elif action == "reshape":
+                reshape.append((item, surface, argument, label))
+            elif action == "add":
+                add.append((item, surface, label, int(argument or 0)))
+            else:
+                raise SystemExit(f"{path}: unknown action {action!r} for {item}")
+    return drop, reshape, add
+
+
+def main() -> None:
+    drop, reshape, add = read_edits(EDITS)
+    gold_dir = WORK / "gold"
+    gold_dir.mkdir(parents=True, exist_ok=True)
+    records, log = [], []
+    for path in sorted((WORK / "pass1").glob("batch-*.md")):
+        blocks = {}
+        for sid, attrs, marked in read_items(path):
+            text, spans = parse_inline(marked, f"{path.name}: {sid}")
+            spans = apply(sid, text, spans, log, drop, reshape, add)
+            head = " ".join([sid, *(f"{k}={v}" for k, v in attrs.items())])
+            blocks[head] = to_inline(text, spans)
+            meta = {"grounded": True, "province": attrs.get("province", ""), "topic": attrs.get("topic", ""),
+                    "form": attrs.get("form", ""), "writer": attrs.get("writer", ""), "source_url": attrs.get("source", "")}
+            records.append(corpus.Record(sid, text, spans, f"grounded/{path.stem}", meta))
+        write_blocks(gold_dir / path.name, blocks)
+    target = ROOT / "annotations" / "grounded.json"
+    corpus.save_tasks(target, records)
+    corpus.load_grounded(target, [])  # validate what we wrote: provinces, URLs, held-out pages
+    print("\n".join(log))
+    print(f"{len(records)} grounded items -> {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
