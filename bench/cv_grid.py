@@ -57,6 +57,10 @@ FINAL = {"consistency": True, "crf_ensemble": 0.0, "synthetic": False, "probe_ep
 x0.5, no document consistency): every grid row starts from it, so that the rows do not move when
 configs/default.yaml does. Consistency and the CRF weights are scored as variants of each run."""
 
+PROVINCE_BASE = {"synthetic": True, "grounded": True, "consistency": True, "probe_epochs": 12, "epochs": 1,
+                 "train_splits": ["train", "dev"]}
+"""The shipped recipe of 0.2 (synthetic text, 12 probe epochs, 1 fine-tuning epoch) + the grounded corpus."""
+
 # Each recipe: overrides on top of configs/default.yaml + FINAL, and the seeds it runs (3 for the rows that
 # decide the default, 1 for the intermediate ablation rows). Order = priority.
 GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
@@ -76,6 +80,17 @@ GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
         ("probe only+synthetic", {**SYNTHETIC_ALL, "epochs": 0}, (13,)),
         ("final+synthetic, 2.5x the steps", {"synthetic": True, "probe_epochs": 30, "epochs": 3}, (13,)),
         ("plain (v0.1 recipe)", V01, (14, 15)),
+    ],
+    # the province-held-out CV of issue 18: the shipped recipe with and without the grounded corpus
+    # (consistency on, so that every run is also scored without it; CRF weights are variants)
+    "province": [
+        ("+grounded", PROVINCE_BASE, (13,)),
+        ("no grounded", {**PROVINCE_BASE, "grounded": False}, (13,)),
+        ("+grounded", PROVINCE_BASE, (14,)),
+        ("no grounded", {**PROVINCE_BASE, "grounded": False}, (14,)),
+        ("+grounded", PROVINCE_BASE, (15,)),
+        ("no grounded", {**PROVINCE_BASE, "grounded": False}, (15,)),
+        ("+grounded 100", {**PROVINCE_BASE, "grounded_items": 100}, (13,)),
     ],
     "smoke": [("smoke", {"probe_epochs": 1, "epochs": 1}, (13,))],
 }

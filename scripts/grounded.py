@@ -39,6 +39,17 @@ def shared_run(written: str, source: str, run: int = RUN) -> str | None:
     return None
 
 
+def _names_masked(text: str, spans) -> str:
+    """The text with every ORG/PROGRAM mention blanked out: a real name is a fact to keep, so only
+    the words around names can make a copied run (a sentence kept with its names is still refused
+    when 12 characters outside the names match)."""
+    chars = list(text)
+    for span in spans:
+        if span.label in ("ORG", "PROGRAM"):
+            chars[span.start : span.end] = ["\x00"] * (span.end - span.start)
+    return "".join(chars)
+
+
 def _rule_differences(where: str, text: str, spans) -> list[str]:
     marked = {(s.start, s.end, s.label) for s in spans if s.label in ("MONEY", "COUNT")}
     ruled = {(s.start, s.end, s.label) for s in rule_spans(text)}
@@ -70,7 +81,7 @@ def check(paths: list[Path], sources: Path | None) -> int:
                 continue
             errors += [f"{where}: {p}" for p in item_problems(attrs, text)]
             if sources is not None:
-                errors += _source_problems(where, sid, text, sources)
+                errors += _source_problems(where, sid, _names_masked(text, spans), sources)
             notes += _rule_differences(where, text, spans)
             provinces[attrs.get("province", "?")] += 1
             labels.update(s.label for s in spans)
@@ -109,7 +120,8 @@ def strip(out: Path, paths: list[Path]) -> int:
     return 0
 
 
-def sample(out_dir: Path, parts: int, paths: list[Path], per_province: int = 2, per_test_province: int = 3) -> int:
+def sample(out_dir: Path, parts: int, paths: list[Path], name: str = "pass2", per_province: int = 2,
+           per_test_province: int = 3) -> int:
     """A fixed sample for the second pass: the first items of each province in a hashed order (more
     of the held-out provinces, whose figures matter most), stripped of marks, dealt into ``parts``."""
     import hashlib
@@ -128,9 +140,9 @@ def sample(out_dir: Path, parts: int, paths: list[Path], per_province: int = 2, 
     out_dir.mkdir(parents=True, exist_ok=True)
     for part in range(parts):
         blocks = [f"### {sid} province={province}\n{text}\n" for i, (province, sid, text) in enumerate(chosen) if i % parts == part]
-        (out_dir / f"pass2-{part + 1}.md").write_text("\n".join(blocks), encoding="utf-8")
+        (out_dir / f"{name}-{part + 1}.md").write_text("\n".join(blocks), encoding="utf-8")
     total = sum(len(items) for items in by_province.values())
-    print(f"{len(chosen)} of {total} items ({len(chosen) / max(total, 1):.0%}) -> {out_dir}/pass2-1..{parts}.md")
+    print(f"{len(chosen)} of {total} items ({len(chosen) / max(total, 1):.0%}) -> {out_dir}/{name}-1..{parts}.md")
     return 0
 
 
@@ -146,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("sample", help="the second-pass sample, stripped of marks")
     m.add_argument("out_dir", type=Path)
     m.add_argument("--parts", type=int, default=2)
+    m.add_argument("--name", default="pass2", help="file name stem of the parts (default: %(default)s)")
     m.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if args.command == "sample":
-        return sample(args.out_dir, args.parts, args.files)
+        return sample(args.out_dir, args.parts, args.files, args.name)
     if args.command == "check":
         return check(args.files, args.sources)
     return strip(args.out, args.files)

@@ -185,6 +185,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` overrides, each value read as YAML (true, 0.5, [train, dev]); checked by load_config."""
+    import yaml
+
+    from .config import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def cmd_cv(args: argparse.Namespace) -> int:
     """k-fold cross-validation by section of the config's recipe (or of a baseline)."""
     from . import fileio
@@ -199,6 +214,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     overrides = {"data_dir": args.data_dir} if args.data_dir else {}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    overrides.update(parse_settings(args.set or []))
     config = load_config(args.config, overrides)
     by_split = load_examples(config.data_dir)
     # never the test split nor the held-out provinces: CV chooses recipes (a test guards this)
@@ -284,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=["crf", "rules", "lac", "signals"], default=None,
                    help="cross-validate a baseline instead (crf uses the config's synthetic setting)")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one config key (YAML value: --set grounded=true --set crf_ensemble=0); repeatable")
     p.add_argument("--data-dir", default=None)
     p.add_argument("-o", "--output", default=None, help="directory for cv.json and cv.md (default: runs/cv/<name>)")
     p.set_defaults(func=cmd_cv)

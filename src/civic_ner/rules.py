@@ -7,22 +7,22 @@ Decisions on ambiguous cases (to be copied into the annotation guide):
 
 * ``3000元钱`` -> ``3000元``; ``500元/人`` -> ``500元``; ``150人左右`` -> ``150人``;
   ``8666人(户)`` -> ``8666人``; ``300万元人民币`` -> ``300万元``, but ``300万人民币`` is one MONEY.
-* Internal 多/余 before or after 万/亿 belong to the number: ``400多万元``, ``5万余元``, ``5000余万元``.
+* Internal 多/余 before or after 万/亿 belong to the number: ``400多万元``, ``3万余元``, ``1000余万元``.
 * Ranges are one span, the unit is shared: ``3万至4万元`` (MONEY), ``1—3处`` (COUNT).
 * No measure word, no COUNT: ``50余企业``, ``3部门`` are left out (the spec needs number + measure word).
 * Bare 一 + measure word (一名, 一个, 一家, 一户, 一批, 一次 ...) is the indefinite "a": never COUNT.
   With a multiplier or 余/多 it is a count (一万余人, 一百名).
 * Bare 二 + measure word (二次家访) is an ordinal/compound; cardinal two is 两 (两名, 两家, 两次 are COUNT).
-* Chinese numerals are COUNT when they count real things (三家企业, 四个村, 两次洽谈, 三批, 五项专项行动,
+* Chinese numerals are COUNT when they count real things (三家企业, 四个村, 两次洽谈, 三批, 五项志愿服务活动,
   四种医联体模式, 千余种需求) but not in discourse structure or slogans: a following 方面/层面/维度/重点/关键/
   规定/力度 ... (四个方面, 三项重点, 六项规定程序), an enumeration header ending in a colon
-  (做好三项工作:), or a quantity inside a short quoted name (“四个关键”, “一元爱”).
+  (做好三项工作:), or a quantity inside a short quoted name (“四个关键”, “一元捐”).
 * A rank change is not a head count: 成绩提升20位, 排名上升5名.
 * Fixed terms: 两节 (the holidays), 三台县 (a place), 千企帮千户 / 万家救助 (a bare 百/千/万 only starts
   a number when 余/多 follows: 千余种).
 * Not COUNT: years and dates, durations and ages (年, 月, 个月, 天, 岁, 小时), percentages and 百分点,
   ordinals (第六场, 第一书记), physical measures (平米, 平方米, 亩, 吨, 公里, 万小时), numbers glued to
-  letters/digits (ICP numbers, 1+X, 6-16岁).
+  letters/digits (ICP numbers, 1+X, 1-3层).
 """
 from __future__ import annotations
 
@@ -41,12 +41,12 @@ _CHINESE = rf"(?:[{_CN_DIGIT}][{_CN_ALL}]*|[百千万](?=[多余]))"
 """Chinese numeral; a bare 百/千/万 only counts when 余/多 follows (千余种, not 千企帮千户)."""
 
 _NUM = rf"(?:{_ARABIC}|{_CHINESE})[多余]?(?:[百千万亿]{{1,2}})?[多余]?"
-"""Mantissa, optional 多/余, optional multiplier, optional 多/余: 400多万, 20余万, 5万余, 一万余."""
+"""Mantissa, optional 多/余, optional multiplier, optional 多/余: 400多万, 20余万, 3万余, 一万余."""
 
 _RANGE_SEP = r"[—\-~～至到]"
 
 _ARABIC_START = r"(?<![0-9０-９.．A-Za-zＡ-Ｚａ-ｚ第+＋\-/])(?=[0-9０-９])"
-"""Arabic number not glued to digits/letters (ICP numbers, 1+X, 6-16岁, 2021/4); 第 = ordinal."""
+"""Arabic number not glued to digits/letters (ICP numbers, 1+X, 1-3层, 2021/4); 第 = ordinal."""
 
 _CHINESE_START = rf"(?<![第几数{_CN_ALL}])(?=[{_CN_DIGIT}百千万])"
 """Chinese number not inside a longer numeral; 第 = ordinal; 几十/数百 are vague, not counts."""
