@@ -225,7 +225,8 @@ def cmd_run(args) -> None:
     from civic_ner.cv import fold_of_examples
 
     real, _ = load_examples_file(args.examples)
-    assignment = fold_of_examples(real, FOLDS)
+    folds = args.folds
+    assignment = fold_of_examples(real, folds)
     done = set()
     if Path(args.out).exists():
         for line in Path(args.out).read_text(encoding="utf-8").splitlines():
@@ -243,7 +244,7 @@ def cmd_run(args) -> None:
     n = 0
     for recipe, overrides, seeds in recipes:
         for seed in args.seeds or seeds:
-            for fold in range(FOLDS):
+            for fold in range(folds):
                 if (recipe, seed, fold) not in done:  # done or queued: --seeds can map two rows onto one
                     done.add((recipe, seed, fold))
                     jobs.put((recipe, overrides, seed, fold, assignment))
@@ -282,7 +283,8 @@ def cmd_summarize(args) -> None:
     from civic_ner.types import Span
 
     real, _ = load_examples_file(args.examples)
-    assignment = fold_of_examples(real, FOLDS)
+    folds = args.folds
+    assignment = fold_of_examples(real, folds)
     by_recipe: dict[str, dict[tuple[int, int], dict]] = {}
     for path in args.results:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -305,10 +307,10 @@ def cmd_summarize(args) -> None:
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
     tables = {}
     for recipe, rows in by_recipe.items():
-        seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(FOLDS))})
+        seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(folds))})
         runs = []
         for seed in seeds:
-            for fold in range(FOLDS):
+            for fold in range(folds):
                 row = rows[(seed, fold)]
                 to_spans = lambda docs: [[Span(*s) for s in doc] for doc in docs]  # noqa: E731
                 runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["predicted"]),
@@ -316,7 +318,7 @@ def cmd_summarize(args) -> None:
         if not runs:
             print(f"{recipe}: no complete seed ({len(rows)} folds done)")
             continue
-        result = summarize(real, assignment, runs, FOLDS, seeds)
+        result = summarize(real, assignment, runs, folds, seeds)
         result["seconds_per_fold"] = round(sum(r.seconds for r in runs) / len(runs), 1)
         tables[recipe] = result
         print(format_cv(result, f"== {recipe} ({result['seconds_per_fold']} s per fold)"))
@@ -387,6 +389,7 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=None, help="recipe names to run")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override every recipe's seeds")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--folds", type=int, default=FOLDS, help="folds (default: %(default)s; summarize with the same)")
     p.add_argument("--stagger", type=float, default=2.0, help="seconds between worker starts")
     p.add_argument("--deadline", type=float, default=1e9, help="seconds after which no job is started")
     p.add_argument("--encoder", default="", help="encoder path (default: the config's)")
@@ -400,6 +403,7 @@ def main() -> None:
     p.add_argument("results", nargs="+")
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
+    p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
     p.add_argument("--markdown", default=None, help="write the ablation table here")
     p.add_argument("--mixes", nargs="*", default=None,
                    help="feature-CRF weights whose mixed rows the table keeps (default: all), e.g. --mixes 0.5")

@@ -204,6 +204,12 @@ def summarize(examples, assignment, runs: Sequence[FoldRun], folds: int, seeds: 
         }
     if any(r.raw_predicted is not None for r in runs):
         result["scores_without_consistency"] = mean_std(pooled_scores(examples, assignment, runs, raw=True))
+        if grounded:
+            result["parts_without_consistency"] = {
+                "provinces": mean_std(pooled_scores(examples, assignment, runs, raw=True,
+                                                    keep=lambda ex: province_of(ex) is not None)),
+                "seeds": mean_std(pooled_scores(examples, assignment, runs, raw=True, keep=lambda ex: province_of(ex) is None)),
+            }
     return result
 
 
