@@ -1,7 +1,7 @@
-"""Adjudicated grounded gold = the writers' pass + the edits of ``annotations/grounded/edits.tsv``.
+"""Adjudicated grounded gold = the writers' pass + the edits of ``annotations/grounded/edits*.tsv``.
 
-Each edit row is a decision of annotations/GUIDELINES.md applied to one item (most come from the
-second pass's disagreements): ``item  action  label  surface  argument  why`` with action ``drop``
+Each edit row (``annotations/grounded/edits*.tsv``, tab-separated with a header line) is a decision of
+annotations/GUIDELINES.md applied to one item: ``item  action  label  surface  argument  why`` with action ``drop``
 (every occurrence of surface), ``reshape`` (argument = the new surface) or ``add`` (argument = the
 n-th occurrence, 0 for every free one).
 
@@ -21,15 +21,21 @@ from civic_ner.inline import parse_inline, to_inline, write_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "annotations" / "grounded" / "work"
-EDITS = ROOT / "annotations" / "grounded" / "edits.tsv"
+EDITS = sorted((ROOT / "annotations" / "grounded").glob("edits*.tsv"))
+"""edits-pass2.tsv (second-pass disagreements), edits-consistency.tsv (the same string labelled
+differently across items), ... : read in name order."""
 sys.path.insert(0, str(ROOT / "scripts"))
 from adjudicate_synthetic import apply  # noqa: E402
 
 
-def read_edits(path: Path) -> tuple[list, list, list]:
+def read_edits(paths: list[Path]) -> tuple[list, list, list]:
     drop, reshape, add = [], [], []
-    if not path.exists():
-        return drop, reshape, add
+    for path in paths:
+        _read_edit_file(path, drop, reshape, add)
+    return drop, reshape, add
+
+
+def _read_edit_file(path: Path, drop: list, reshape: list, add: list) -> None:
     with path.open(encoding="utf-8") as handle:
         for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):
             item, action, label, surface, argument = (row[k].strip() for k in ("item", "action", "label", "surface", "argument"))
@@ -41,7 +47,6 @@ def read_edits(path: Path) -> tuple[list, list, list]:
                 add.append((item, surface, label, int(argument or 0)))
             else:
                 raise SystemExit(f"{path}: unknown action {action!r} for {item}")
-    return drop, reshape, add
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ usage:
   python scripts/grounded.py check FILE.md... [--sources DIR]   writing-time check (refuses copies)
   python scripts/grounded.py strip OUT.md FILE.md...            plain text of every block (second pass)
   python scripts/grounded.py sample OUT_DIR --parts N FILE.md... the second-pass sample, stripped, in N parts
+  python scripts/grounded.py disagreements PASS1_DIR PASS2_DIR    every span the two passes differ on, in context
 """
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ def strip(out: Path, paths: list[Path]) -> int:
 
 
 def sample(out_dir: Path, parts: int, paths: list[Path], name: str = "pass2", per_province: int = 2,
-           per_test_province: int = 3) -> int:
+           per_test_province: int = 4) -> int:
     """A fixed sample for the second pass: the first items of each province in a hashed order (more
     of the held-out provinces, whose figures matter most), stripped of marks, dealt into ``parts``."""
     import hashlib
@@ -146,6 +147,31 @@ def sample(out_dir: Path, parts: int, paths: list[Path], name: str = "pass2", pe
     return 0
 
 
+def disagreements(first_dir: Path, second_dir: Path) -> int:
+    """Spans only one pass has, with context, for adjudication (item, which pass, label, surface)."""
+    def load(directory: Path) -> dict[str, tuple[str, set]]:
+        out = {}
+        for path in sorted(directory.glob("*.md")):
+            for sid, _, marked in read_items(path):
+                text, spans = parse_inline(marked, f"{path.name}: {sid}")
+                out[sid] = (text, {(s.start, s.end, s.label) for s in spans})
+        return out
+
+    first, second = load(first_dir), load(second_dir)
+    count = 0
+    for sid in sorted(set(first) & set(second)):
+        text, a = first[sid]
+        if text != second[sid][0]:
+            print(f"{sid}\ttexts differ: skipped")
+            continue
+        for only, spans in (("pass1 only", a - second[sid][1]), ("pass2 only", second[sid][1] - a)):
+            for start, end, label in sorted(spans):
+                count += 1
+                print(f"{sid}\t{only}\t{label}\t{text[start:end]}\t@{start}\t…{text[max(0, start - 12):start]}[{text[start:end]}]{text[end:end + 12]}…".replace("\n", "⏎"))
+    print(f"{count} differing spans", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--parts", type=int, default=2)
     m.add_argument("--name", default="pass2", help="file name stem of the parts (default: %(default)s)")
     m.add_argument("files", nargs="+", type=Path)
+    d = sub.add_parser("disagreements", help="spans the two passes differ on, in context")
+    d.add_argument("first", type=Path)
+    d.add_argument("second", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "disagreements":
+        return disagreements(args.first, args.second)
     if args.command == "sample":
         return sample(args.out_dir, args.parts, args.files, args.name)
     if args.command == "check":

@@ -1,5 +1,6 @@
 """The cross-validation protocol: folds, pooling, mean ± std over seeds, collapse detection, CLI."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -123,10 +124,12 @@ def test_cv_never_reads_the_test_splits(tmp_path, monkeypatch, gold_records):
 def test_cli_cv_of_a_baseline(tmp_path, capsys):
     code = cli.main(["cv", "--baseline", "rules", "--folds", "3", "-o", str(tmp_path / "cv")])
     out = capsys.readouterr().out
-    # the seeds' train and dev sections only: the 12 test sections never enter CV
-    assert code == 0 and "3-fold CV by section over 40 sections" in out
+    # the seeds' train and dev sections and the grounded training items: neither test ever enters CV
+    data = Path(__file__).resolve().parents[1] / "data"
+    units = sum(len(data.joinpath(f"{s}.jsonl").read_text(encoding="utf-8").splitlines()) for s in ("train", "dev", "grounded"))
+    assert code == 0 and f"3-fold CV by province (grounded items) and by section (seeds) over {units} sections" in out
     result = json.loads((tmp_path / "cv" / "cv.json").read_text())
-    assert result["scores"]["MONEY"]["f1"] == 1.0 and result["scores"]["ORG"]["f1"] == 0.0
+    assert result["parts"]["seeds"]["MONEY"]["f1"] == 1.0 and result["scores"]["ORG"]["f1"] == 0.0
     assert (tmp_path / "cv" / "cv.md").exists()
     assert cli.main(["cv", "--folds", "1", "-o", str(tmp_path / "x")]) == 2
     assert "--folds must be at least 2" in capsys.readouterr().err
@@ -154,3 +157,12 @@ def test_ablation_table_keeps_the_asked_mixes_and_drops_rows_that_repeat():
     assert [r.split(" | ")[0] for r in rows] == [
         "| final", "| final, without document consistency", "| final + feature CRF x0.5"]
     assert len(grid.ablation_markdown(tables, {}).splitlines()) == 2 + 4
+
+
+def test_cv_units_exclude_both_tests_for_every_caller():
+    """``cv_examples`` is what `civic-ner cv` and `bench/cv_grid.py export` deal into folds."""
+    from civic_ner.cv import CV_SPLITS, cv_examples
+
+    assert "test" not in CV_SPLITS and "province_test" not in CV_SPLITS
+    splits = {name: [(name, {})] for name in ("train", "dev", "test", "synthetic", "grounded", "province_test")}
+    assert [ex[0] for ex in cv_examples(splits)] == ["train", "dev", "grounded"]

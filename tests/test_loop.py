@@ -56,6 +56,8 @@ def test_retrain_promotes_first_then_gates_then_force(tmp_path, tiny_encoder_dir
     gate = json.loads((current / "gate.json").read_text())
     assert gate["promoted"] and gate["old_dev"] is None and gate["gate_split"] == "dev"
     assert gate["dev_sections"] and "new_test" in gate  # test is reported, dev decides
+    test_ids = {json.loads(line)["id"] for line in test_before.decode("utf-8").splitlines()}
+    assert not set(gate["dev_sections"]) & test_ids
     first_weights = (current / "model" / "head.safetensors").read_bytes()
 
     # an impossible bar: the candidate must beat the current model by a whole F1 point of 1.0

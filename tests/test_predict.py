@@ -583,3 +583,44 @@ def test_html_renders_in_headless_chromium(dict_ner, tmp_path):
     for (text, marks), doc in zip(reader.docs, expected):
         assert text == doc.text
         assert marks == [(e.start, e.end, e.label) for e in sorted(doc.entities, key=lambda e: (e.start, e.end))]
+
+
+def test_clutter_is_never_an_entity():
+    from civic_ner.span_rules import drop_clutter, is_clutter
+    from civic_ner.types import Span
+
+    text = "来源：www.hrbgh.org.cn 哈尔滨市总工会\n联系邮箱 zgh@hrb.gov.cn 点击 http://news.cn/a?id=3 阅读"
+    org = text.index("哈尔滨市总工会")
+    spans = [Span(3, 8, "ORG"), Span(org, org + 7, "ORG"), Span(org, org + 9, "ORG"),
+             Span(text.index("hrb"), text.index("hrb") + 3, "ORG"), Span(text.index("news"), text.index("news") + 4, "ORG")]
+    kept = drop_clutter(text, spans)
+    assert [text[s.start:s.end] for s in kept] == ["哈尔滨市总工会"]
+    assert is_clutter(text, org, org + 9) and not is_clutter(text, org, org + 7)
+
+
+def test_names_in_their_own_quotes_are_cut_apart():
+    from civic_ner.span_rules import split_adjacent_quotes
+    from civic_ner.types import Span
+
+    text = "开展“送温暖行”“助学行”和“金秋助学”暨“爱心送考”活动"
+    whole = Span(text.index("送温暖行"), text.index("助学行") + 3, "PROGRAM")
+    joined = Span(text.index("金秋助学"), text.index("爱心送考") + 4, "PROGRAM")
+    pieces = split_adjacent_quotes(text, [whole, joined], lambda a, b, s: Span(a, b, s.label))
+    assert [text[s.start:s.end] for s in pieces] == ["送温暖行", "助学行", "金秋助学", "爱心送考"]
+
+
+def test_no_gold_span_breaks_a_span_rule(gold_records):
+    """The rules only remove what the guide says is never an entity: every gold span passes them."""
+    import json
+
+    from civic_ner.span_rules import drop_clutter, split_adjacent_quotes
+    from civic_ner.types import Span
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    rows = [json.loads(line) for split in ("train", "dev", "test", "synthetic", "grounded", "province_test")
+            if (data / f"{split}.jsonl").exists() for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) > 300
+    for row in rows:
+        spans = [Span(s["start"], s["end"], s["label"]) for s in row["spans"]]
+        assert drop_clutter(row["text"], spans) == spans, row["id"]
+        assert split_adjacent_quotes(row["text"], spans, lambda a, b, s: Span(a, b, s.label)) == spans, row["id"]

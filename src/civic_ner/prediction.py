@@ -270,6 +270,7 @@ class Tagger:
         in the other texts of the same document (``documents``: a key per text; default: each text
         is its own document)."""
         from .alignment import char_units, unit_tags_to_spans
+        from .span_rules import drop_clutter, split_adjacent_quotes
 
         out: list[list[Entity]] = []
         for text, (probs, path) in zip(texts, self._scored(texts, batch_size, features, progress)):
@@ -280,7 +281,8 @@ class Tagger:
                 first, last = index[span.start], index[span.end - 1]
                 score = float(np.mean([probs[k, path[k]] for k in range(first, last + 1)]))
                 entities.append(Entity(span.start, span.end, span.label, score))
-            out.append(entities)
+            entities = split_adjacent_quotes(text, entities, lambda a, b, e: Entity(a, b, e.label, e.score))
+            out.append(drop_clutter(text, entities))  # never a URL piece or a span over a line break
         if self.consistency:
             out = _propagate_entities(texts, out, documents)
         return out

@@ -1,0 +1,179 @@
+"""The figures of README.md and bench/RESULTS.md, rendered from the result files under bench/results/.
+
+Every number the README or RESULTS.md states about the current model comes from a file written by
+the command named beside it; this script renders those files into the marked blocks of both
+documents (``<!-- results:begin -->`` ... ``<!-- results:end -->``), and ``tests/test_results.py``
+checks that the committed documents equal what the files say. Nothing here computes a score.
+
+  python bench/report.py           rewrite the blocks from the files
+  python bench/report.py --check   exit 1 when a block differs from the files (or a file is missing)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+LABELS = ("ORG", "PROGRAM", "MONEY", "COUNT")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+EVALUATION = ("evaluate_default.json", "python evaluate.py --model runs/default/model --json bench/results/evaluate_default.json")
+"""The shipped model on the seeds' test and on the held-out provinces (train: `make train`)."""
+GRID = ("cv_province.json", "python bench/cv_grid.py summarize runs/grid/province.jsonl --examples runs/grid/examples.json "
+        "--json bench/results/cv_province.json")
+"""The network recipes, 5-fold CV by province (runs: `bench/cv_grid.py run --grid province`)."""
+CRF_ROWS = (
+    ("feature CRF + synthetic + grounded (all)", "cv/crf-grounded/cv.json",
+     "civic-ner cv --baseline crf --set grounded=true --set synthetic=true --set consistency=false -o bench/results/cv/crf-grounded"),
+    ("feature CRF + synthetic + grounded (100 items)", "cv/crf-grounded-100/cv.json",
+     "civic-ner cv --baseline crf --set grounded=true --set grounded_items=100 --set synthetic=true --set consistency=false "
+     "-o bench/results/cv/crf-grounded-100"),
+    ("feature CRF + synthetic, no grounded", "cv/crf-synthetic/cv.json",
+     "civic-ner cv --baseline crf --set synthetic=true --set consistency=false -o bench/results/cv/crf-synthetic"),
+    ("feature CRF + synthetic + grounded, document consistency", "cv/crf-grounded-consistency/cv.json",
+     "civic-ner cv --baseline crf --set grounded=true --set synthetic=true --set consistency=true "
+     "-o bench/results/cv/crf-grounded-consistency"),
+    ("quotes + rules + LAC, no learning", "cv/signals/cv.json", "civic-ner cv --baseline signals -o bench/results/cv/signals"),
+)
+"""Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
+SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
+"""The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
+TRAINING = ("training.json", "python bench/training.py --config configs/default.yaml --output-dir runs/bench")
+
+
+def load(name: str) -> dict:
+    path = RESULTS / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.relative_to(ROOT)}: missing (made by the command beside it in bench/report.py)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _f1(cell: dict, std: bool = False) -> str:
+    if std and cell.get("f1_std"):
+        return f"{cell['f1']:.3f} ± {cell['f1_std']:.3f}"
+    return f"{cell['f1']:.3f}"
+
+
+def _row(name: str, scores: dict, seeds: str = "", std: bool = False) -> str:
+    cells = [_f1(scores["micro"], std), *(_f1(scores[label]) for label in LABELS)]
+    return f"| {name} |{f' {seeds} |' if seeds else ''} " + " | ".join(cells) + " |"
+
+
+def headline() -> list[str]:
+    """The shipped model: seeds' test, held-out provinces' test, CV, side by side."""
+    evaluation, grid = load(EVALUATION[0]), load(GRID[0])
+    test, provinces = evaluation["test"]["scores"]["model"], evaluation["province_test"]["scores"]["model"]
+    row, variant = SHIPPED_CV
+    cv = grid[row][variant]
+    seeds = len(grid[row]["seeds"])
+    return [
+        "The shipped model (`configs/default.yaml`), strict entity F1:",
+        "",
+        "| split | micro F1 | ORG | PROGRAM | MONEY | COUNT |",
+        "|---|---|---|---|---|---|",
+        _row(f"seeds' test (12 sections, {test['micro']['support']} spans, one province)", test),
+        _row(f"held-out provinces' test ({len(provinces['provinces'])} provinces, {provinces['micro']['support']} spans)", provinces),
+        _row(f"CV by province: held-out training provinces ({seeds} seeds)", cv["provinces"], std=True),
+        _row(f"CV: held-out seed sections ({seeds} seeds)", cv["seeds"], std=True),
+        "",
+        f"Files: `bench/results/{EVALUATION[0]}` (`{EVALUATION[1]}`), `bench/results/{GRID[0]}` (`{GRID[1]}`), "
+        f"CV row “{row}”{' without document consistency' if variant.endswith('consistency') else ''}.",
+    ]
+
+
+def per_province() -> list[str]:
+    scores = load(EVALUATION[0])["province_test"]["scores"]["model"]["provinces"]
+    lines = ["| province | spans | micro F1 | ORG | PROGRAM | MONEY | COUNT |", "|---|---|---|---|---|---|---|"]
+    for province, cell in scores.items():
+        lines.append(f"| {province} | {cell['micro']['support']} | " + " | ".join(_f1(cell[k]) for k in ("micro", *LABELS)) + " |")
+    worst = min(scores.items(), key=lambda kv: kv[1]["micro"]["f1"])
+    lines += ["", f"Weakest province: {worst[0]} ({worst[1]['micro']['f1']:.3f}). File: `bench/results/{EVALUATION[0]}`."]
+    return lines
+
+
+def baselines() -> list[str]:
+    """Baselines on the same test spans (evaluate.py trains the feature CRF on the model's data)."""
+    evaluation = load(EVALUATION[0])
+    lines = ["| system | seeds' test micro | held-out provinces micro | ORG | PROGRAM | MONEY | COUNT (provinces) |",
+             "|---|---|---|---|---|---|---|"]
+    for name in ("model", "feature CRF", "signals"):
+        test = evaluation["test"]["scores"].get(name)
+        prov = evaluation["province_test"]["scores"].get(name)
+        if test and prov:
+            lines.append(f"| {name} | {_f1(test['micro'])} | {_f1(prov['micro'])} | "
+                         + " | ".join(_f1(prov[k]) for k in LABELS) + " |")
+    return lines
+
+
+def ablation() -> list[str]:
+    """Every CV row: the network recipes of the grid (CRF weights and consistency as variants) and the
+    feature-CRF rows, all on the same province folds."""
+    grid = load(GRID[0])
+    lines = ["| recipe (5-fold CV by province) | seeds | held-out provinces micro | ORG | PROGRAM | MONEY | COUNT | seed sections micro |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, table in grid.items():
+        for variant, suffix in (("parts_without_consistency", ""), ("parts", ", document consistency")):
+            if variant not in table:
+                continue
+            parts = table[variant]
+            lines.append(_row(name + suffix, parts["provinces"], str(len(table["seeds"])), std=True)[:-1]
+                         + f" {_f1(parts['seeds']['micro'], True)} |")
+    for name, file, _ in CRF_ROWS:
+        result = load(file)
+        parts = result["parts"]
+        lines.append(_row(name, parts["provinces"], "–")[:-1] + f" {_f1(parts['seeds']['micro'])} |")
+    lines += ["", "Commands: the network rows `" + GRID[1] + "`; the others:"]
+    lines += [f"- {name}: `{command}` → `bench/results/{file}`" for name, file, command in CRF_ROWS]
+    return lines
+
+
+def training() -> list[str]:
+    t = load(TRAINING[0])
+    return [f"Training the shipped recipe: {t['wall_s']:.0f} s wall, {t['max_rss_mb'] / 1024:.2f} GB peak memory on "
+            f"{t.get('cpus', 2)} CPU cores (`{TRAINING[1]}` → `bench/results/{TRAINING[0]}`)."]
+
+
+def block() -> str:
+    parts = [headline(), ["", "Per province, held-out provinces' test:", ""], per_province(),
+             ["", "Baselines on the same spans:", ""], baselines(),
+             ["", "Ablation, every row on the same province folds (mean ± std over seeds):", ""], ablation(),
+             [""], training()]
+    return "\n".join(line for part in parts for line in part)
+
+
+def replace_block(text: str, rendered: str, where: str) -> str:
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{where}: no {BEGIN} ... {END} block")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{rendered}\n{END}{tail}"
+
+
+DOCUMENTS = (ROOT / "README.md", ROOT / "bench" / "RESULTS.md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a document's block differs from the files")
+    args = parser.parse_args(argv)
+    rendered = block()
+    stale = []
+    for path in DOCUMENTS:
+        text = path.read_text(encoding="utf-8")
+        new = replace_block(text, rendered, path.name)
+        if new != text:
+            stale.append(path.name)
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"out of date with bench/results/: {', '.join(stale)} (run python bench/report.py)")
+        return 1
+    print(("checked: " if args.check else "written: ") + ", ".join(p.name for p in DOCUMENTS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

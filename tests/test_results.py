@@ -1,0 +1,39 @@
+"""Every figure of the README and bench/RESULTS.md has its file: the marked blocks are rendered from
+bench/results/ by bench/report.py, and must equal what the files say."""
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _report():
+    spec = importlib.util.spec_from_file_location("report", ROOT / "bench" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_result_file_named_by_the_report_exists():
+    report = _report()
+    names = [report.EVALUATION[0], report.GRID[0], report.TRAINING[0], *(file for _, file, _ in report.CRF_ROWS)]
+    missing = [name for name in names if not (report.RESULTS / name).is_file()]
+    assert not missing, f"missing result files: {missing}"
+
+
+def test_readme_and_results_state_what_the_files_say():
+    report = _report()
+    rendered = report.block()
+    for path in report.DOCUMENTS:
+        text = path.read_text(encoding="utf-8")
+        assert report.replace_block(text, rendered, path.name) == text, f"{path.name}: run python bench/report.py"
+
+
+def test_the_headline_numbers_are_the_files_numbers():
+    """Read back independently of the renderer: the README's micro F1 on both tests is the file's."""
+    import json
+
+    report = _report()
+    evaluation = json.loads((report.RESULTS / report.EVALUATION[0]).read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for split in ("test", "province_test"):
+        assert f"{evaluation[split]['scores']['model']['micro']['f1']:.3f}" in readme
