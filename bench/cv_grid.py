@@ -11,6 +11,7 @@ turns them into tables.
   python bench/cv_grid.py pack-encoder --examples grid/examples.json --out grid/encoder   # trimmed fp16 copy
   python bench/cv_grid.py run --examples grid/examples.json --grid ablation --workers 6 --out grid/results.jsonl
   python bench/cv_grid.py summarize grid/results.jsonl --examples grid/examples.json
+  python bench/cv_grid.py data --examples grid/examples.json --out grid/data   # the same units for `civic-ner cv`
 
 `pack-encoder` exists for machines that cannot install the default encoder's package: it keeps only
 the pieces the corpus uses (its tokenization is checked to be unchanged) in fp16.
@@ -133,6 +134,28 @@ def cmd_export(args) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
     print(f"{len(real)} CV units + {len(out['synthetic'])} synthetic examples -> {args.out}")
+
+
+def cmd_data(args) -> None:
+    """The exported CV units as a data directory, so that `civic-ner cv --data-dir` (feature-CRF and
+    no-learning rows) scores the same gold on the same folds as the grid's network rows."""
+    from civic_ner import fileio
+
+    obj = json.loads(Path(args.examples).read_text(encoding="utf-8"))
+    assignment = json.loads((ROOT / "data" / "splits.json").read_text(encoding="utf-8"))["assignments"]
+
+    def row(r):
+        return {"id": r["id"], "text": r["text"], "spans": [{"start": a, "end": b, "label": l} for a, b, l in r["spans"]],
+                "source": r["source"], **({"meta": r["meta"]} if r.get("meta") else {})}
+
+    splits: dict[str, list] = {"train": [], "dev": [], "grounded": [], "synthetic": [row(r) for r in obj["synthetic"]]}
+    for r in obj["real"]:
+        splits["grounded" if r.get("meta", {}).get("grounded") else assignment[r["id"]]].append(row(r))
+    out = Path(args.out)
+    for split, rows in splits.items():
+        fileio.write_jsonl(out / f"{split}.jsonl", rows)
+    fileio.write_jsonl(out / "test.jsonl", fileio.read_jsonl(ROOT / "data" / "test.jsonl"))  # required, never read by CV
+    print(f"{', '.join(f'{k} {len(v)}' for k, v in splits.items())} -> {out}")
 
 
 def cmd_pack_encoder(args) -> None:
@@ -306,15 +329,25 @@ def cmd_summarize(args) -> None:
                         name = f"{row['recipe']}{MIXED}{weight}"
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
     tables = {}
+    text_of = {r.id: r.text for r, _ in real}
+
+    def to_spans(ids, docs):
+        spans = [[Span(*s) for s in doc] for doc in docs]
+        if not args.span_rules:  # the runs saved what the network decoded; the shipped Tagger adds the span rules
+            return spans
+        from civic_ner.span_rules import drop_clutter, split_adjacent_quotes
+
+        cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
+        return [drop_clutter(text_of[i], split_adjacent_quotes(text_of[i], doc, cut)) for i, doc in zip(ids, spans)]
+
     for recipe, rows in by_recipe.items():
         seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(folds))})
         runs = []
         for seed in seeds:
             for fold in range(folds):
                 row = rows[(seed, fold)]
-                to_spans = lambda docs: [[Span(*s) for s in doc] for doc in docs]  # noqa: E731
-                runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["predicted"]),
-                                    to_spans(row["raw"]) if row["raw"] is not None else None))
+                runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["ids"], row["predicted"]),
+                                    to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None))
         if not runs:
             print(f"{recipe}: no complete seed ({len(rows)} folds done)")
             continue
@@ -379,6 +412,10 @@ def main() -> None:
     p.add_argument("--data-dir", default=str(ROOT / "data"))
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("data", help="the exported CV units as a data directory for `civic-ner cv --data-dir`")
+    p.add_argument("--examples", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_data)
     p = sub.add_parser("pack-encoder")
     p.add_argument("--examples", required=True)
     p.add_argument("--out", required=True)
@@ -404,6 +441,8 @@ def main() -> None:
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
+    p.add_argument("--span-rules", action="store_true",
+                   help="apply civic_ner.span_rules to the saved predictions (as the shipped Tagger does)")
     p.add_argument("--markdown", default=None, help="write the ablation table here")
     p.add_argument("--mixes", nargs="*", default=None,
                    help="feature-CRF weights whose mixed rows the table keeps (default: all), e.g. --mixes 0.5")
