@@ -340,11 +340,15 @@ def cmd_summarize(args) -> None:
         cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
         return [drop_clutter(text_of[i], split_adjacent_quotes(text_of[i], doc, cut)) for i, doc in zip(ids, spans)]
 
+    used = sorted(args.only_folds) if args.only_folds else list(range(folds))
+    if args.only_folds:  # score only the units of the folds that ran: a partial CV, said so in the output
+        real = [ex for ex in real if assignment[ex[0].id] in used]
+        print(f"partial CV: folds {', '.join(str(f + 1) for f in used)} of {folds} ({len(real)} units)\n")
     for recipe, rows in by_recipe.items():
-        seeds = sorted({s for s, f in rows if all((s, k) in rows for k in range(folds))})
+        seeds = sorted({s for s, f in rows if all((s, k) in rows for k in used)})
         runs = []
         for seed in seeds:
-            for fold in range(folds):
+            for fold in used:
                 row = rows[(seed, fold)]
                 runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["ids"], row["predicted"]),
                                     to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None))
@@ -352,6 +356,7 @@ def cmd_summarize(args) -> None:
             print(f"{recipe}: no complete seed ({len(rows)} folds done)")
             continue
         result = summarize(real, assignment, runs, folds, seeds)
+        result["folds_used"] = [f + 1 for f in used]
         result["seconds_per_fold"] = round(sum(r.seconds for r in runs) / len(runs), 1)
         tables[recipe] = result
         print(format_cv(result, f"== {recipe} ({result['seconds_per_fold']} s per fold)"))
@@ -441,6 +446,8 @@ def main() -> None:
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
+    p.add_argument("--only-folds", type=int, nargs="+", default=None,
+                   help="score only these folds (0-based) when the others did not run: a partial CV")
     p.add_argument("--span-rules", action="store_true",
                    help="apply civic_ner.span_rules to the saved predictions (as the shipped Tagger does)")
     p.add_argument("--markdown", default=None, help="write the ablation table here")

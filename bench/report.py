@@ -35,7 +35,7 @@ CRF_ROWS = (
      "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline crf --set grounded=true --set grounded_items=100 --set synthetic=true --set consistency=false "
      "-o bench/results/cv/crf-grounded-100"),
     ("feature CRF + synthetic, no grounded", "cv/crf-synthetic/cv.json",
-     "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline crf --set synthetic=true --set consistency=false -o bench/results/cv/crf-synthetic"),
+     "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline crf --set grounded=false --set synthetic=true --set consistency=false -o bench/results/cv/crf-synthetic"),
     ("feature CRF + synthetic + grounded, document consistency", "cv/crf-grounded-consistency/cv.json",
      "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline crf --set grounded=true --set synthetic=true --set consistency=true "
      "-o bench/results/cv/crf-grounded-consistency"),
