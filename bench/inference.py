@@ -108,7 +108,7 @@ def worker(args: argparse.Namespace) -> dict:
     out["cpu_fast_bf16"] = cpu_has_fast_bf16()
     t0 = time.perf_counter()
     if spec["base"] == "lac":
-        from civic_ner.lac_baseline import LacOrgTagger
+        from civic_ner.lac import LacOrgTagger
 
         lac = LacOrgTagger()
         out["load_s"] = time.perf_counter() - t0
