@@ -1,7 +1,8 @@
-"""Fine-tune the tagger network (encoder + features + BiLSTM + CRF) and write a model directory.
+"""Fine-tune the tagger network (encoder + features + BiLSTM + CRF).
 
 :func:`fit` is the recipe (shared by ``train.py``, cross-validation and the learning curve);
-:func:`train` adds the data splits, evaluation and the atomic model directory.
+:func:`train` adds the data splits, evaluation and the model directory (written by
+:func:`civic_ner.model_dir.save`, all or nothing).
 """
 from __future__ import annotations
 
