@@ -118,7 +118,6 @@ class Scorer:
         return out
 
 
-
 class Tagger(Scorer):
     """A :class:`Scorer` that reads its best tag paths as entities: texts in, character spans out."""
 
@@ -135,6 +134,7 @@ class Tagger(Scorer):
         m = load(path, device, quantize, precision)
         return cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf, crf_weight=m.crf_weight)
 
+    # ------------------------------------------------------------ spans
 
     def predict(
         self,
