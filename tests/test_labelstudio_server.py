@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from civic_ner import cli, corpus, labelstudio
+from civic_ner import cli, corpus, labelstudio, labelstudio_tasks
+from civic_ner.model_dir import model_version
 from civic_ner.corpus import Span
 from civic_ner.config import TrainConfig
 
@@ -173,7 +174,7 @@ def test_push_annotate_pull_round_trip(server, tiny_model, tmp_path, monkeypatch
 
     client = labelstudio.connect()
     project = labelstudio.find_project(client, PROJECT)
-    version = labelstudio.model_version(tiny_model)
+    version = model_version(tiny_model)
     exported = labelstudio.export_tasks(client, project.id)
     assert sorted(t["data"]["section_id"] for t in exported) == sorted(s.id for s in sections)
     from civic_ner.prediction import Tagger
@@ -202,7 +203,7 @@ def test_push_annotate_pull_round_trip(server, tiny_model, tmp_path, monkeypatch
     }
     for sid, spans in submitted.items():
         text = tasks[sid].data["text"]
-        result = [corpus.result_item(text, span, i) for i, span in enumerate(spans)]
+        result = [labelstudio_tasks.result_item(text, span, i) for i, span in enumerate(spans)]
         client.annotations.create(id=tasks[sid].id, result=result, was_cancelled=False, lead_time=3.0)
 
     # pull into the temporary copy
@@ -229,7 +230,7 @@ def test_push_annotate_pull_round_trip(server, tiny_model, tmp_path, monkeypatch
     fixed = submitted[b_id] + _spans(tasks[b_id].data["text"], [("860户", "COUNT")])
     text = tasks[b_id].data["text"]
     client.annotations.create(
-        id=tasks[b_id].id, result=[corpus.result_item(text, s, i) for i, s in enumerate(sorted(fixed))], was_cancelled=False
+        id=tasks[b_id].id, result=[labelstudio_tasks.result_item(text, s, i) for i, s in enumerate(sorted(fixed))], was_cancelled=False
     )
     assert cli.main(pull) == 0
     assert f"replaced (re-annotated) 1: {b_id}" in capsys.readouterr().out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import socket
 import threading
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from civic_ner import cli, corpus, fileio, labelstudio, loop
+from civic_ner import cli, corpus, fileio, labelstudio, labelstudio_tasks, loop
+from civic_ner.api import NER
+from civic_ner.model_dir import model_version
 from civic_ner.config import TrainConfig
 from civic_ner.corpus import AnnotationError, Record, Span
 
@@ -193,7 +196,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 def exported(task_id: int, section_id: str, text: str, spans: list[tuple[int, int, str]], **annotation) -> dict:
-    result = [corpus.result_item(text, Span(s, e, l), i) for i, (s, e, l) in enumerate(spans)]
+    result = [labelstudio_tasks.result_item(text, Span(s, e, l), i) for i, (s, e, l) in enumerate(spans)]
     return {
         "id": task_id,
         "data": {"text": text, "section_id": section_id, "source": "new.txt"},
@@ -348,9 +351,11 @@ def test_push_builds_pre_annotated_tasks(tiny_model, gold_records):
     tagger = Tagger.from_dir(tiny_model)
     record = Record("x-00", gold_records[0].text, [], "x.txt", {"raw_start": 0})
     entities = tagger.predict([record.text])[0]
-    version = labelstudio.model_version(tiny_model)
-    assert version == labelstudio.model_version(tiny_model) and version.startswith("civic-ner-")
-    task = labelstudio.section_task(record, labelstudio.prediction_for(record, entities, version))
+    version = model_version(tiny_model)
+    # one id per model: the one `predict --format labelstudio` and the Python API give it
+    assert version == model_version(tiny_model) and version == NER(tagger, tiny_model).version
+    assert re.fullmatch(r"[0-9a-f]{12}", version)
+    task = labelstudio_tasks.section_task(record, labelstudio_tasks.prediction(record.text, entities, version))
     assert task["data"] == {"text": record.text, "section_id": "x-00", "source": "x.txt", "raw_start": 0}
     (prediction,) = task["predictions"]
     assert prediction["model_version"] == version and len(prediction["result"]) == len(entities)

@@ -19,10 +19,11 @@ import pytest
 from civic_ner import cli
 from civic_ner.cleaning import clean_text
 from civic_ner.corpus import tasks_to_records
-from civic_ner.api import NER, PIECE_CHARS, entity_value, model_version, split_pieces
+from civic_ner.api import NER, PIECE_CHARS, entity_value, long_text_pieces
+from civic_ner.model_dir import model_version
 from civic_ner.reading import InputError, decode_bytes, expand_inputs, read_bulletin
 from civic_ner.writers import COLORS, predict_files
-from civic_ner.prediction import Entity
+from civic_ner.types import Entity
 from civic_ner.rules import rule_spans
 from civic_ner.types import LABELS, Span
 from civic_ner.values import parse_count, parse_money
@@ -199,11 +200,11 @@ def test_expand_inputs_recurses_and_reports(tmp_path):
 
 def test_split_pieces_cuts_at_line_breaks():
     text = "\n".join("段落" * 40 for _ in range(2000))
-    pieces = split_pieces(text, limit=1000)
+    pieces = long_text_pieces(text, limit=1000)
     assert "".join(p for _, p in pieces) == text
     assert all(len(p) <= 1000 and text[o : o + len(p)] == p for o, p in pieces)
     assert all(p.endswith("\n") for _, p in pieces[:-1])
-    assert split_pieces("短", 1000) == [(0, "短")]
+    assert long_text_pieces("短", 1000) == [(0, "短")]
 
 
 # ---------------------------------------------------------------- Python API

@@ -9,8 +9,9 @@ import torch
 
 from civic_ner import cli
 from civic_ner.config import ConfigError, TrainConfig, load_config, schema_table
-from civic_ner.prediction import ModelDirError, Tagger
-from civic_ner.training import fit, load_examples, split_pieces, train
+from civic_ner.model_dir import ModelDirError
+from civic_ner.prediction import Tagger
+from civic_ner.training import fit, load_examples, train, training_pieces
 from conftest import TINY_RECIPE, write_small_data
 
 
@@ -68,7 +69,7 @@ def test_saved_model_predicts_like_the_trained_one(tmp_path, tiny_encoder_dir, g
     examples = load_examples(data)
     result = fit(config, examples["train"], log=lambda *_: None, progress=False)
     in_memory = Tagger(result.net, result.tokenizer, result.arch, "cpu")
-    from civic_ner.training import save_model
+    from civic_ner.model_dir import save as save_model
 
     scores = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     metrics = {"test": {"micro": scores}, "best_epoch": 1, "epochs_run": 1, "device": "cpu", "train_seconds": 0,
@@ -139,7 +140,7 @@ def test_split_pieces_cut_at_lines_and_keep_spans(gold_records):
 
     record = max(gold_records, key=lambda r: len(r.text))
     feats = featurize([record.text])[0]
-    pieces = split_pieces((record, feats), 200)
+    pieces = training_pieces((record, feats), 200)
     assert len(pieces) > 3
     assert "".join(p.text for p, _ in pieces) == record.text
     assert sum(len(p.spans) for p, _ in pieces) == len(record.spans)

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from civic_ner import cli
-from civic_ner.prediction import MODEL_META, ModelDirError, Tagger
+from civic_ner.model_dir import META_FILE as MODEL_META
+from civic_ner.model_dir import ModelDirError
+from civic_ner.prediction import Tagger
 from civic_ner.trimming import TRIM_META, TrimError, trim_model, verify_trim
 
 TEXTS = [
@@ -23,7 +25,8 @@ def civic_model_dir(encoder_dir: Path, out: Path, tokenization: str = "char") ->
     from civic_ner.encoder import load_encoder_model, load_tokenizer
     from civic_ner.features import FEATURE_GROUPS, char_features
     from civic_ner.model import Architecture, build_feature_vocab, build_network
-    from civic_ner.training import FitResult, save_model
+    from civic_ner.model_dir import save as save_model
+    from civic_ner.training import FitResult
 
     torch.manual_seed(0)
     arch = Architecture(tokenization=tokenization, feature_vocab=build_feature_vocab(char_features(TEXTS), FEATURE_GROUPS),

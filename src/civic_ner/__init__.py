@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["load", "Doc", "DocEntity", "NER"]
+__all__ = ["load", "Doc", "Entity", "NER"]
 
 if TYPE_CHECKING:
-    from .api import NER, Doc, DocEntity
+    from .api import NER, Doc
+    from .types import Entity
 
 
 def load(model_dir, device: str | None = None, clean: bool = True) -> "NER":
@@ -25,8 +26,12 @@ def load(model_dir, device: str | None = None, clean: bool = True) -> "NER":
 
 
 def __getattr__(name: str):
-    if name in ("NER", "Doc", "DocEntity"):
+    if name in ("NER", "Doc"):
         from . import api
 
         return getattr(api, name)
+    if name in ("Entity", "DocEntity"):  # DocEntity: the name of a document's entities before 0.3
+        from .types import Entity
+
+        return Entity
     raise AttributeError(f"module 'civic_ner' has no attribute {name!r}")

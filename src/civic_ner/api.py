@@ -9,15 +9,14 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cleaning import clean_text
-from .types import Span
+from .model_dir import model_version
+from .types import Entity, Span
 from .values import parse_count, parse_money
 
 PIECE_CHARS = 20_000
@@ -49,46 +48,20 @@ def entity_value(label: str, surface: str) -> dict[str, Any] | None:
     return None
 
 
-@dataclass(frozen=True)
-class DocEntity:
-    """A predicted span of a :class:`Doc`: ``doc.text[start:end] == text``."""
-
-    start: int
-    end: int
-    label: str
-    text: str
-    score: float
-    value: dict[str, Any] | None = None
-
-    @property
-    def span(self) -> Span:
-        return Span(self.start, self.end, self.label)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "label": self.label,
-            "text": self.text,
-            "score": round(self.score, 4),
-            "value": self.value,
-        }
-
-
 @dataclass
 class Doc:
     """A cleaned document, its entities (offsets into ``text``) and, on demand, its facts."""
 
     text: str
-    entities: list[DocEntity] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
     source: str | None = None
     _facts: list | None = field(default=None, repr=False, compare=False)
 
     @property
-    def ents(self) -> list[DocEntity]:
+    def ents(self) -> list[Entity]:
         return self.entities
 
-    def by_label(self, label: str) -> list[DocEntity]:
+    def by_label(self, label: str) -> list[Entity]:
         return [e for e in self.entities if e.label == label]
 
     @property
@@ -121,7 +94,7 @@ class Doc:
         return f"Doc({self.text[:30]!r}{'…' if len(self.text) > 30 else ''}, [{ents}{more}])"
 
 
-def split_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
+def long_text_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
     """Cut a long text at line breaks (else anywhere) into (offset, piece) of at most ``limit`` chars."""
     if len(text) <= limit:
         return [(0, text)]
@@ -136,27 +109,6 @@ def split_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
         pieces.append((start, text[start:end]))
         start = end
     return pieces
-
-
-def model_version(model_dir: str | Path) -> str:
-    """A short stable id of a model: hash of its ``civic_ner.json`` data_hash + created, else of its weights."""
-    model_dir = Path(model_dir)
-    try:
-        meta = json.loads((model_dir / "civic_ner.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
-    if meta.get("data_hash") and meta.get("created"):
-        key = f"{meta['data_hash']}|{meta['created']}".encode()
-        return hashlib.sha256(key).hexdigest()[:12]
-    digest = hashlib.sha256()
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        weights = model_dir / name
-        if weights.exists():
-            with open(weights, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()[:12]
-    return "unknown"
 
 
 class NER:
@@ -223,7 +175,7 @@ class NER:
     def _predict_docs(self, docs: list[tuple[str, str | None]], batch_size: int) -> list[Doc]:
         pieces: list[tuple[int, int, str]] = []  # (doc index, offset, piece)
         for index, (text, _) in enumerate(docs):
-            pieces.extend((index, offset, piece) for offset, piece in split_pieces(text))
+            pieces.extend((index, offset, piece) for offset, piece in long_text_pieces(text))
         out = [Doc(text, [], source) for text, source in docs]
         # predict a bounded number of characters at a time, so that one huge document stays flat
         group: list[tuple[int, int, str]] = []
@@ -241,7 +193,7 @@ class NER:
                 for e in entities:
                     start, end = e.start + offset, e.end + offset
                     surface = doc.text[start:end]
-                    doc.entities.append(DocEntity(start, end, e.label, surface, e.score, entity_value(e.label, surface)))
+                    doc.entities.append(Entity(start, end, e.label, e.score, surface, entity_value(e.label, surface)))
             group, size = ([item], len(item[2])) if item is not None else ([], 0)
         return out
 

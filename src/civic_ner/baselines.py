@@ -54,7 +54,7 @@ def baseline_spans(name: str, texts: Sequence[str]) -> list[list[Span]]:
         raise ValueError(f"unknown baseline {name!r} (one of {', '.join(BASELINES)})")
     if name == "rules":
         return [rule_spans(t) for t in texts]
-    from .lac_baseline import LacOrgTagger
+    from .lac import LacOrgTagger
 
     lac = LacOrgTagger().tag_batch(texts)
     if name == "lac":

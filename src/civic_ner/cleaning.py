@@ -32,7 +32,6 @@ CONTINUING = "，,、—“‘「『（(《"
 SPEAKER_RE = re.compile(r"^[\u4e00-\u9fff·]{2,12}[:：]$")
 BYLINE_RE = re.compile(r"^(□?文/图|通讯员|记者|本报记者|半岛记者|（.{1,30}）$|\(.{1,30}\)$)")
 CAPTION_MARKS = "▲◀▶►△▼◆"
-ENUM_HEADING_RE = re.compile(r"^[一二三四五六七八九十]+、")
 HEADING_MAX_CHARS = 40
 LONG_HEADING_CHARS = 30
 

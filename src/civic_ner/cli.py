@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import corpus, splits
-from .cli_common import fail, run
+from .cli_common import config_from_args, fail, parse_settings, run  # noqa: F401 (parse_settings: cli API)
 from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
 
@@ -27,8 +27,9 @@ def cmd_sections(args: argparse.Namespace) -> int:
     if not records:
         return fail(f"{args.raw_dir}: no *.txt files with text")
     if args.format == "labelstudio":
-        tasks = [{"data": {"text": r.text, "section_id": r.id, "source": r.source, **r.meta}} for r in records]
-        fileio.write_json(args.output, tasks)
+        from .labelstudio_tasks import section_task
+
+        fileio.write_json(args.output, [section_task(r) for r in records])
     else:
         fileio.write_jsonl(args.output, (r.to_json() for r in records))
     print(f"{len(records)} sections from {len({r.source for r in records})} files -> {args.output}")
@@ -128,18 +129,10 @@ def _load_any(path: str) -> list[corpus.Record]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import load_config
     from .evaluation import format_table
     from .training import train
 
-    overrides = {}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.model is not None:
-        overrides["model"] = args.model
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    config = load_config(args.config, overrides)
+    config = config_from_args(args)
     output_dir = Path(args.output_dir or f"runs/{config.name}")
     result = train(config, output_dir)
     test = result.metrics["test"]
@@ -185,25 +178,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_settings(items: list[str]) -> dict:
-    """``KEY=VALUE`` overrides, each value read as YAML (true, 0.5, [train, dev]); checked by load_config."""
-    import yaml
-
-    from .config import ConfigError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def cmd_cv(args: argparse.Namespace) -> int:
     """k-fold cross-validation by section of the config's recipe (or of a baseline)."""
     from . import fileio
-    from .config import load_config
     from .cv import baseline_fit_predict, cross_validate, crf_fit_predict, cv_examples, format_cv, model_fit_predict
     from .training import load_examples
 
@@ -211,11 +188,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         return fail(f"--folds must be at least 2, not {args.folds}")
     if args.seeds < 1:
         return fail(f"--seeds must be at least 1, not {args.seeds}")
-    overrides = {"data_dir": args.data_dir} if args.data_dir else {}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    overrides.update(parse_settings(args.set or []))
-    config = load_config(args.config, overrides)
+    config = config_from_args(args)
     by_split = load_examples(config.data_dir)
     # never the test split nor the held-out provinces: CV chooses recipes (a test guards this)
     examples = cv_examples(by_split)
@@ -238,13 +211,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_trim(args: argparse.Namespace) -> int:
-    from .trimming import TrimError, corpus_texts, trim_model
+    from .trimming import corpus_texts, trim_model
 
-    try:
-        precision = "int8" if args.int8 else "bf16" if args.bf16 else None
-        result = trim_model(args.model, args.output, corpus_texts(args.corpus), precision=precision)
-    except TrimError as exc:
-        return fail(str(exc))
+    precision = "int8" if args.int8 else "bf16" if args.bf16 else None
+    result = trim_model(args.model, args.output, corpus_texts(args.corpus), precision=precision)
     print(
         f"{args.model} -> {result.output_dir}: vocabulary {result.vocab_before} -> {result.vocab_after} rows, "
         f"{result.bytes_before / 1e6:.1f} MB -> {result.bytes_after / 1e6:.1f} MB on disk, "

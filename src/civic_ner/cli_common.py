@@ -17,16 +17,11 @@ def fail(message: str) -> int:
 
 
 def run(func, args: argparse.Namespace) -> int:
-    """Call a command, turning expected failures into one clear line."""
-    from .config import ConfigError
-    from .corpus import AnnotationError
-    from .dataset import DataError
-    from .fileio import OutputError
-    from .prediction import DeviceError, ModelDirError
+    """Call a command, turning expected failures (every :class:`~civic_ner.errors.CivicNerError`, and a
+    file that is not there) into one clear line; the one place the command line catches errors."""
+    from .errors import CivicNerError
 
-    expected: tuple[type[BaseException], ...] = (
-        AnnotationError, ConfigError, ModelDirError, DeviceError, DataError, OutputError, FileNotFoundError,
-    )
+    expected: tuple[type[BaseException], ...] = (CivicNerError, FileNotFoundError)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return func(args)
@@ -37,6 +32,31 @@ def run(func, args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` overrides, each value read as YAML (true, 0.5, [train, dev]); checked by load_config."""
+    import yaml
+
+    from .config import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def config_from_args(args: argparse.Namespace):
+    """The config a command runs: ``--config`` with the overrides it was given (``--epochs``, ``--model``,
+    ``--data-dir`` where the command has them, then every ``--set KEY=VALUE``); checked by load_config."""
+    from .config import load_config
+
+    overrides = {key: getattr(args, key) for key in ("epochs", "model", "data_dir") if getattr(args, key, None) is not None}
+    overrides.update(parse_settings(getattr(args, "set", None) or []))
+    return load_config(args.config, overrides)
 
 
 def _interrupt(signum, frame) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 import yaml
 
 from .features import ALL_GROUPS, FEATURE_GROUPS
+from .errors import CivicNerError
 
 
-class ConfigError(ValueError):
+class ConfigError(CivicNerError, ValueError):
     """A missing or malformed config file, or a bad value; the message names the file and the key."""
 
 

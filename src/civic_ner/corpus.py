@@ -14,19 +14,18 @@ from typing import Any
 
 from . import fileio
 from .cleaning import clean_sections
+from .reading import read_named
+from .labelstudio_tasks import from_utf16, record_to_task
 from .relations import RELATION_TYPES, Relation, allowed
 from .splits import SPLITS, assign_splits, span_counts
 from .types import LABELS, Span
+from .errors import CivicNerError
 
 EXTRA_SPLITS = ("synthetic", "grounded", "province_test")
 """Splits beside train/dev/test that a corpus may lack: written training text, and the test of the
 provinces held out from all training and choice."""
 
-FROM_NAME = "label"
-TO_NAME = "text"
-
-
-class AnnotationError(ValueError):
+class AnnotationError(CivicNerError, ValueError):
     """Bad annotations; the message lists every problem, each naming the task/section and span."""
 
 
@@ -60,83 +59,7 @@ class Record:
                    sorted(relations))
 
 
-# ---------------------------------------------------------------- Label Studio offsets
-# Label Studio counts offsets in UTF-16 code units (JavaScript strings); Python counts code points.
-# They differ only after a character outside the BMP (emoji, rare CJK extension B characters).
-
-
-def _utf16_units(text: str) -> list[int]:
-    """Prefix sums: utf16 offset of each code point index (len(text) + 1 entries)."""
-    out = [0]
-    for ch in text:
-        out.append(out[-1] + (2 if ord(ch) > 0xFFFF else 1))
-    return out
-
-
-def to_utf16(text: str, offset: int) -> int:
-    return _utf16_units(text)[offset] if any(ord(c) > 0xFFFF for c in text) else offset
-
-
-def from_utf16(text: str, offset: int) -> int:
-    if not any(ord(c) > 0xFFFF for c in text):
-        return offset
-    units = _utf16_units(text)
-    if offset not in units:
-        raise ValueError(f"offset {offset} falls inside a surrogate pair")
-    return units.index(offset)
-
-
-# ---------------------------------------------------------------- Label Studio tasks
-
-
-def result_item(text: str, span: Span, index: int, score: float | None = None) -> dict[str, Any]:
-    """One ``labels`` result item as Label Studio exports it."""
-    item: dict[str, Any] = {
-        "id": f"s{index}",
-        "from_name": FROM_NAME,
-        "to_name": TO_NAME,
-        "type": "labels",
-        "origin": "manual" if score is None else "prediction",
-        "value": {
-            "start": to_utf16(text, span.start),
-            "end": to_utf16(text, span.end),
-            "text": text[span.start : span.end],
-            "labels": [span.label],
-        },
-    }
-    if score is not None:
-        item["score"] = round(float(score), 4)
-    return item
-
-
-def relation_item(relation: Relation) -> dict[str, Any]:
-    """One relation result as Label Studio exports it (``from_id``/``to_id`` are region ids)."""
-    return {
-        "type": "relation",
-        "from_id": f"s{relation.source}",
-        "to_id": f"s{relation.target}",
-        "direction": "right",
-        "labels": [relation.label],
-    }
-
-
-def record_to_task(record: Record, task_id: int | None = None) -> dict[str, Any]:
-    """A Label Studio task with one completed annotation (the format of an export)."""
-    task: dict[str, Any] = {
-        "data": {"text": record.text, "section_id": record.id, "source": record.source, **record.meta},
-        "annotations": [
-            {
-                "result": [result_item(record.text, s, i) for i, s in enumerate(sorted(record.spans))]
-                + [relation_item(r) for r in sorted(record.relations)],
-                "was_cancelled": False,
-                "ground_truth": True,
-            }
-        ],
-        "predictions": [],
-    }
-    if task_id is not None:
-        task = {"id": task_id, **task}
-    return task
+# ---------------------------------------------------------------- Label Studio tasks -> records
 
 
 def _pick_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -202,44 +125,7 @@ def tasks_to_records(
         if annotation is None:
             problems.append(f"{where}: {name}: no completed annotation (skipped or missing)")
             continue
-        spans: list[Span] = []
-        region_span: dict[str, Span] = {}
-        relation_items = []
-        for item in annotation.get("result") or []:
-            if not isinstance(item, dict):
-                problems.append(f"{where}: {name}: a result item is not an object: {str(item)[:40]!r}")
-                continue
-            if item.get("type") == "relation":
-                relation_items.append(item)
-                continue
-            if item.get("type") != "labels":
-                continue
-            value = item.get("value") or {}
-            if not isinstance(value, dict):
-                problems.append(f"{where}: {name}: a result's 'value' is not an object")
-                continue
-            item_labels = value.get("labels") or []
-            if not isinstance(item_labels, list):
-                item_labels = [item_labels]
-            surface = value.get("text")
-            try:
-                start, end = from_utf16(text, int(value["start"])), from_utf16(text, int(value["end"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"{where}: {name}: span {surface!r}: bad offsets ({exc})")
-                continue
-            where_span = f"{where}: {name}: span [{start}:{end}] {surface!r}"
-            if len(item_labels) != 1 or item_labels[0] not in labels:
-                problems.append(f"{where_span}: unknown label {item_labels!r} (allowed: {', '.join(labels)})")
-                continue
-            if not 0 <= start < end <= len(text):
-                problems.append(f"{where_span}: offsets out of range for a text of {len(text)} characters")
-                continue
-            if surface is not None and text[start:end] != surface:
-                problems.append(f"{where_span}: text[start:end] is {text[start:end]!r}, not the span's text")
-                continue
-            spans.append(Span(start, end, item_labels[0]))
-            if item.get("id") is not None:
-                region_span[str(item["id"])] = spans[-1]
+        spans, region_span, relation_items = _labelled_spans(annotation, text, f"{where}: {name}", labels, problems)
         spans.sort()
         relations, relation_problems = _relations(relation_items, region_span, spans, text, f"{where}: {name}")
         problems += relation_problems
@@ -254,6 +140,51 @@ def tasks_to_records(
     if problems:
         raise AnnotationError(f"{where}: {len(problems)} problem(s) in the annotations:\n" + "\n".join(problems))
     return records
+
+
+def _labelled_spans(annotation: dict[str, Any], text: str, where: str, labels: tuple[str, ...],
+                    problems: list[str]) -> tuple[list[Span], dict[str, Span], list[dict[str, Any]]]:
+    """The ``labels`` results of one annotation as spans (each bad one named in ``problems``), the span
+    of each region id, and the relation results left for :func:`_relations`."""
+    spans: list[Span] = []
+    region_span: dict[str, Span] = {}
+    relation_items = []
+    for item in annotation.get("result") or []:
+        if not isinstance(item, dict):
+            problems.append(f"{where}: a result item is not an object: {str(item)[:40]!r}")
+            continue
+        if item.get("type") == "relation":
+            relation_items.append(item)
+            continue
+        if item.get("type") != "labels":
+            continue
+        value = item.get("value") or {}
+        if not isinstance(value, dict):
+            problems.append(f"{where}: a result's 'value' is not an object")
+            continue
+        item_labels = value.get("labels") or []
+        if not isinstance(item_labels, list):
+            item_labels = [item_labels]
+        surface = value.get("text")
+        try:
+            start, end = from_utf16(text, int(value["start"])), from_utf16(text, int(value["end"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{where}: span {surface!r}: bad offsets ({exc})")
+            continue
+        where_span = f"{where}: span [{start}:{end}] {surface!r}"
+        if len(item_labels) != 1 or item_labels[0] not in labels:
+            problems.append(f"{where_span}: unknown label {item_labels!r} (allowed: {', '.join(labels)})")
+            continue
+        if not 0 <= start < end <= len(text):
+            problems.append(f"{where_span}: offsets out of range for a text of {len(text)} characters")
+            continue
+        if surface is not None and text[start:end] != surface:
+            problems.append(f"{where_span}: text[start:end] is {text[start:end]!r}, not the span's text")
+            continue
+        spans.append(Span(start, end, item_labels[0]))
+        if item.get("id") is not None:
+            region_span[str(item["id"])] = spans[-1]
+    return spans, region_span, relation_items
 
 
 def _relations(
@@ -346,13 +277,17 @@ def save_tasks(path: str | Path, records: list[Record]) -> None:
 
 def sections_from_raw(raw_dir: str | Path) -> list[Record]:
     """Clean every ``*.txt`` under ``raw_dir`` into unannotated section records."""
+    return sections_of(sorted(Path(raw_dir).rglob("*.txt")))
+
+
+def sections_of(files: list[Path]) -> list[Record]:
+    """Unannotated section records of raw bulletin files (any encoding, :func:`civic_ner.reading.read_named`),
+    ids ``<stem>-<nn>``, offsets into the decoded raw text in ``meta``; an empty file has none."""
     records = []
-    for path in sorted(Path(raw_dir).rglob("*.txt")):
-        raw = path.read_text(encoding="utf-8")
-        rel = path.name
-        for section in clean_sections(raw, rel, path.stem):
+    for path in files:
+        for section in clean_sections(read_named(path, empty_ok=True), path.name, path.stem):
             records.append(
-                Record(section.id, section.text, [], rel, {"raw_start": section.raw_start, "raw_end": section.raw_end})
+                Record(section.id, section.text, [], path.name, {"raw_start": section.raw_start, "raw_end": section.raw_end})
             )
     return records
 

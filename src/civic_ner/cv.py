@@ -304,7 +304,7 @@ def crf_fit_predict(config) -> FitPredict:
     """The feature CRF baseline as a CV recipe, on the config's written text and with its document
     consistency setting (deterministic: the seed does not matter)."""
     from .consistency import propagate_by_document
-    from .crf_baseline import CrfSettings, FeatureCRF
+    from .feature_crf import CrfSettings, FeatureCRF
     from .training import written_for
 
     consistency = config.consistency

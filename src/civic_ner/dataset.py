@@ -20,11 +20,12 @@ from typing import Any
 from .corpus import Record
 from .features import FEATURE_GROUPS, FEATURES_VERSION, char_features
 from .types import LABELS, Span
+from .errors import CivicNerError
 
 SPLIT_NAMES = ("train", "dev", "test", "synthetic", "grounded", "province_test")
 
 
-class DataError(ValueError):
+class DataError(CivicNerError, ValueError):
     """Training data that cannot be used (missing or empty split, bad JSON, unknown label)."""
 
 
@@ -67,7 +68,7 @@ def features_signature() -> str:
     """Changes whenever the feature code changes (it takes part in the map cache key)."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(str(FEATURES_VERSION).encode())
-    for name in ("features.py", "rules.py", "lac_baseline.py"):
+    for name in ("features.py", "rules.py", "lac.py"):
         digest.update((here / name).read_bytes())
     return digest.hexdigest()[:16]
 

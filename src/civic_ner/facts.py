@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .relations import Relation
@@ -129,123 +130,152 @@ def _coordinated(text: str, spans: Sequence[Span], index: int) -> list[int]:
 def extract_relations(text: str, spans: Sequence[Span]) -> list[Relation]:
     """Relations between ``spans`` (sorted, non-overlapping) of one section, by cues; indices refer
     to ``spans``."""
-    spans = list(spans)
-    sentences = sentence_bounds(text)
-    paragraphs = paragraph_bounds(text)
-    sent_of = [_index_of(sentences, s.start) for s in spans]
-    para_of = [_index_of(paragraphs, s.start) for s in spans]
-    out: set[Relation] = set()
+    return list(_Section(text, spans).relations)
 
-    def subject_org(i: int) -> list[int]:
+
+class _Section:
+    """One section's text and sorted spans, with the sentence and paragraph of every span computed
+    once: what every cue rule asks (and what ``bench/relation_scorer.py`` builds its features on)."""
+
+    def __init__(self, text: str, spans: Sequence[Span]) -> None:
+        self.text, self.spans = text, list(spans)
+        self.sentences = sentence_bounds(text)
+        self.paragraphs = paragraph_bounds(text)
+        self.sent_of = [_index_of(self.sentences, s.start) for s in self.spans]
+        self.para_of = [_index_of(self.paragraphs, s.start) for s in self.spans]
+
+    @cached_property
+    def relations(self) -> list[Relation]:
+        """The relations the cue rules find (sorted)."""
+        out: set[Relation] = set()
+        for i, span in enumerate(self.spans):
+            if span.label in ("MONEY", "COUNT"):
+                out |= _number_relations(self, i)
+            elif span.label == "PROGRAM":
+                out |= {Relation(j, i, "runs") for j in _runners(self, i)}
+        owned = {r.source for r in out if r.label in ("amount_of", "reaches")} | {r.target for r in out if r.label == "gives"}
+        # R4: parts and repeats only link numbers that take part in a fact
+        out |= {r for r in _parts_and_repeats(self.text, self.spans, self.sent_of) if r.source in owned or r.target in owned}
+        return sorted(out)
+
+    def is_recipient(self, k: int) -> bool:
+        """The ORG at ``k`` follows a recipient cue (给, 向 ...): it receives, it does not act."""
+        before = self.text[max(0, self.spans[k].start - 3) : self.spans[k].start]
+        return any(before.endswith(c) for c in RECIPIENT_CUES)
+
+    def subject_org(self, i: int) -> list[int]:
         """ORGs that are the actor for entity i: the nearest ORG before it in its sentence (and the
         ORGs coordinated with it), else the first ORG of its paragraph before it, else the ORG of
         the sentence that announces the list i's paragraph belongs to."""
+        spans, sent_of, para_of = self.spans, self.sent_of, self.para_of
         for k in range(i - 1, -1, -1):
             if sent_of[k] != sent_of[i]:
                 break
-            if spans[k].label == "ORG" and not _recipient(k):
-                return _coordinated(text, spans, k)
+            if spans[k].label == "ORG" and not self.is_recipient(k):
+                return _coordinated(self.text, spans, k)
         for k in range(i):
-            if para_of[k] == para_of[i] and spans[k].label == "ORG" and not _recipient(k):
-                return _coordinated(text, spans, k)
-        header = list_header(i)
+            if para_of[k] == para_of[i] and spans[k].label == "ORG" and not self.is_recipient(k):
+                return _coordinated(self.text, spans, k)
+        header = self.list_header(i)
         if header is not None:
             return header
         return []
 
-    def _recipient(k: int) -> bool:
-        before = text[max(0, spans[k].start - 3) : spans[k].start]
-        return any(before.endswith(c) for c in RECIPIENT_CUES)
-
-    def list_header(i: int) -> list[int] | None:
-        """Paragraph i sits in a list (一是…) announced by a sentence ending in ':' with an ORG."""
-        p = para_of[i]
-        a, _ = paragraphs[p]
-        if not LIST_ITEM.match(text[a : a + 6]):
+    def header_paragraph(self, p: int) -> int | None:
+        """The paragraph announcing (ending in ':') the list that paragraph ``p`` is an item of (一是…), if any."""
+        a, _ = self.paragraphs[p]
+        if not LIST_ITEM.match(self.text[a : a + 6]):
             return None
         for q in range(p - 1, -1, -1):
-            qa, qb = paragraphs[q]
-            line = text[qa:qb].rstrip()
-            if LIST_ITEM.match(text[qa : qa + 6]):
+            qa, qb = self.paragraphs[q]
+            if LIST_ITEM.match(self.text[qa : qa + 6]):
                 continue
-            if line.endswith((":", "：")):
-                orgs = [k for k in range(len(spans)) if para_of[k] == q and spans[k].label == "ORG"]
-                return _coordinated(text, spans, orgs[0]) if orgs else None
+            return q if self.text[qa:qb].rstrip().endswith((":", "：")) else None
+        return None
+
+    def near(self, i: int, k: int) -> bool:
+        """Entity k is in entity i's paragraph, or in the paragraph announcing i's list."""
+        return self.para_of[k] == self.para_of[i] or self.para_of[k] == self.header_paragraph(self.para_of[i])
+
+    def list_header(self, i: int) -> list[int] | None:
+        """Paragraph i sits in a list (一是…) announced by a sentence ending in ':' with an ORG."""
+        q = self.header_paragraph(self.para_of[i])
+        if q is None:
             return None
-        return None
+        orgs = [k for k in range(len(self.spans)) if self.para_of[k] == q and self.spans[k].label == "ORG"]
+        return _coordinated(self.text, self.spans, orgs[0]) if orgs else None
 
-    def _runner(i: int) -> list[int]:
-        """Who runs PROGRAM i: the ORG before it in its sentence when a running verb (or nothing, or
-        的) stands between; else the ORG after it in its sentence that acts (…工程上报情况…, 市扶贫办筛选);
-        else, in a list item, the ORG of the sentence announcing the list."""
-        for k in range(i - 1, -1, -1):
-            if sent_of[k] != sent_of[i]:
-                break
-            if spans[k].label == "ORG" and not _recipient(k):
-                gap = text[spans[k].end : spans[i].start]
-                if _has_any(gap, RUN_VERBS) or gap.strip("“”\"的「」『』 ") == "":
-                    return _coordinated(text, spans, k)
-                return []
-        for k in range(i + 1, len(spans)):
-            if sent_of[k] != sent_of[i]:
-                break
-            if spans[k].label == "ORG" and not _recipient(k):
-                after = text[spans[k].end : spans[k].end + 4]
-                if _has_any(after, RUN_VERBS + ("筛选", "负责", "牵头")) and spans[k].start - spans[i].end <= 30:
-                    return [k]
-                break
-        return list_header(i) or []
+def _number_relations(sec: _Section, i: int) -> set[Relation]:
+    """Whose amount or reach the MONEY or COUNT at ``i`` is, and who gives the money."""
+    text, span, out = sec.text, sec.spans[i], set()
+    relation = "amount_of" if span.label == "MONEY" else "reaches"
+    recipient = _recipient_after(text, sec.spans, i, sec.sent_of) if span.label == "MONEY" else None
+    if recipient is not None:
+        out.add(Relation(i, recipient, "amount_of"))
+    program = _program_for(sec, i)
+    if program is not None and not (span.label == "COUNT" and _participants(text, span)):
+        out.add(Relation(i, program, relation))
+    actors = sec.subject_org(i)
+    if span.label == "MONEY":
+        clause = _clause_before(text, span)
+        for k in actors:
+            if sec.sent_of[k] == sec.sent_of[i] and _has_any(clause, GIVE_VERBS):
+                out.add(Relation(k, i, "gives"))
+    elif program is None and actors and not _participants(text, span) and _has_any(_clause_before(text, span), SERVE_VERBS):
+        out.add(Relation(i, actors[-1], "reaches"))
+    return out
 
-    def program_for(i: int) -> int | None:
-        """The program a number belongs to: the nearest PROGRAM before it in its sentence, else the
-        program right after 用于/为 in its sentence, else the program heading its paragraph."""
-        for k in range(i - 1, -1, -1):
-            if sent_of[k] != sent_of[i]:
-                break
-            if spans[k].label == "PROGRAM":
-                return k
-        for k in range(i + 1, len(spans)):
-            if sent_of[k] != sent_of[i]:
-                break
-            if spans[k].label == "PROGRAM" and _has_any(_between(text, spans[i], spans[k]), ("用于", "为", "投向", "支持", "设立", "成立", "注入")):
-                return k
-        in_sentence = [k for k in range(len(spans)) if sent_of[k] == sent_of[i] and spans[k].label in ("ORG", "PROGRAM")]
-        if not in_sentence and spans[i].label == "MONEY" and not _has_any(text[sentences[sent_of[i]][0] : spans[i].start], ("参与", "参加")):
-            earlier = [k for k in range(i) if para_of[k] == para_of[i] and sent_of[k] == sent_of[i] - 1]
-            programs = [k for k in earlier if spans[k].label == "PROGRAM"]
-            if programs:
-                return programs[-1]
-        first = next((k for k in range(len(spans)) if para_of[k] == para_of[i]), None)
-        if first is not None and first < i and spans[first].label == "PROGRAM":
-            head_text = text[paragraphs[para_of[i]][0] : spans[first].start]
-            if LIST_ITEM.match(head_text) or not head_text.strip(" “\"「『"):
-                return first
-        return None
 
-    for i, span in enumerate(spans):
-        if span.label in ("MONEY", "COUNT"):
-            relation = "amount_of" if span.label == "MONEY" else "reaches"
-            recipient = _recipient_after(text, spans, i, sent_of) if span.label == "MONEY" else None
-            if recipient is not None:
-                out.add(Relation(i, recipient, "amount_of"))
-            program = program_for(i)
-            if program is not None and not (span.label == "COUNT" and _participants(text, span)):
-                out.add(Relation(i, program, relation))
-            actors = subject_org(i)
-            if span.label == "MONEY":
-                clause = _clause_before(text, span)
-                for k in actors:
-                    if sent_of[k] == sent_of[i] and _has_any(clause, GIVE_VERBS):
-                        out.add(Relation(k, i, "gives"))
-            elif program is None and actors and not _participants(text, span) and _has_any(_clause_before(text, span), SERVE_VERBS):
-                out.add(Relation(i, actors[-1], "reaches"))
-        elif span.label == "PROGRAM":
-            for j in _runner(i):
-                out.add(Relation(j, i, "runs"))
-    owned = {r.source for r in out if r.label in ("amount_of", "reaches")} | {r.target for r in out if r.label == "gives"}
-    # R4: parts and repeats only link numbers that take part in a fact
-    out |= {r for r in _parts_and_repeats(text, spans, sent_of) if r.source in owned or r.target in owned}
-    return sorted(out)
+def _runners(sec: _Section, i: int) -> list[int]:
+    """Who runs PROGRAM i: the ORG before it in its sentence when a running verb (or nothing, or
+    的) stands between; else the ORG after it in its sentence that acts (…工程上报情况…, 市扶贫办筛选);
+    else, in a list item, the ORG of the sentence announcing the list."""
+    text, spans, sent_of = sec.text, sec.spans, sec.sent_of
+    for k in range(i - 1, -1, -1):
+        if sent_of[k] != sent_of[i]:
+            break
+        if spans[k].label == "ORG" and not sec.is_recipient(k):
+            gap = text[spans[k].end : spans[i].start]
+            if _has_any(gap, RUN_VERBS) or gap.strip("“”\"的「」『』 ") == "":
+                return _coordinated(text, spans, k)
+            return []
+    for k in range(i + 1, len(spans)):
+        if sent_of[k] != sent_of[i]:
+            break
+        if spans[k].label == "ORG" and not sec.is_recipient(k):
+            after = text[spans[k].end : spans[k].end + 4]
+            if _has_any(after, RUN_VERBS + ("筛选", "负责", "牵头")) and spans[k].start - spans[i].end <= 30:
+                return [k]
+            break
+    return sec.list_header(i) or []
+
+
+def _program_for(sec: _Section, i: int) -> int | None:
+    """The program a number belongs to: the nearest PROGRAM before it in its sentence, else the
+    program right after 用于/为 in its sentence, else the program heading its paragraph."""
+    text, spans, sent_of, para_of = sec.text, sec.spans, sec.sent_of, sec.para_of
+    for k in range(i - 1, -1, -1):
+        if sent_of[k] != sent_of[i]:
+            break
+        if spans[k].label == "PROGRAM":
+            return k
+    for k in range(i + 1, len(spans)):
+        if sent_of[k] != sent_of[i]:
+            break
+        if spans[k].label == "PROGRAM" and _has_any(_between(text, spans[i], spans[k]), ("用于", "为", "投向", "支持", "设立", "成立", "注入")):
+            return k
+    in_sentence = [k for k in range(len(spans)) if sent_of[k] == sent_of[i] and spans[k].label in ("ORG", "PROGRAM")]
+    if not in_sentence and spans[i].label == "MONEY" and not _has_any(text[sec.sentences[sent_of[i]][0] : spans[i].start], ("参与", "参加")):
+        earlier = [k for k in range(i) if para_of[k] == para_of[i] and sent_of[k] == sent_of[i] - 1]
+        programs = [k for k in earlier if spans[k].label == "PROGRAM"]
+        if programs:
+            return programs[-1]
+    first = next((k for k in range(len(spans)) if para_of[k] == para_of[i]), None)
+    if first is not None and first < i and spans[first].label == "PROGRAM":
+        head_text = text[sec.paragraphs[para_of[i]][0] : spans[first].start]
+        if LIST_ITEM.match(head_text) or not head_text.strip(" “\"「『"):
+            return first
+    return None
 
 
 def _clause_before(text: str, span: Span) -> str:

@@ -115,7 +115,7 @@ def span_tags(n: int, spans) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _lac():
-    from .lac_baseline import LacOrgTagger
+    from .lac import LacOrgTagger
 
     return LacOrgTagger()
 

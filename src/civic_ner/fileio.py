@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import CivicNerError
 
-class OutputError(ValueError):
+
+class OutputError(CivicNerError, ValueError):
     """An output path where nothing can be written; the message names the path the user gave."""
 
 

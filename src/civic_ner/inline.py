@@ -9,12 +9,13 @@ import re
 from pathlib import Path
 
 from .types import LABELS, Span
+from .errors import CivicNerError
 
 MARK_RE = re.compile(r"\{\{([A-Z]+)\|([^{}|]+)\}\}")
 BLOCK_RE = re.compile(r"^### (\S+)[^\n]*\n", re.MULTILINE)  # attributes after the id are ignored
 
 
-class InlineError(ValueError):
+class InlineError(CivicNerError, ValueError):
     """An inline-annotated block that does not match its section or holds a bad mark."""
 
 

@@ -7,7 +7,6 @@ line, so keys stay out of shell history). Every server or network failure become
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,15 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import corpus
+from . import corpus, labelstudio_tasks
 from .corpus import AnnotationError, Record
+from .model_dir import model_version
+from .errors import CivicNerError
 
 URL_ENV = "LABEL_STUDIO_URL"
 KEY_ENV = "LABEL_STUDIO_API_KEY"
 DEFAULT_LABEL_CONFIG = Path("annotations/label_config.xml")
 
 
-class LabelStudioError(RuntimeError):
+class LabelStudioError(CivicNerError, RuntimeError):
     """The server cannot be reached, refuses the key, or answers something unusable."""
 
 
@@ -149,44 +150,6 @@ def export_tasks(client, project_id: int, all_tasks: bool = True) -> list[dict[s
 # ---------------------------------------------------------------- push
 
 
-def model_version(model_dir: str | Path) -> str:
-    """A short content hash of a model directory (weights, config, label map)."""
-    model_dir = Path(model_dir)
-    digest = hashlib.sha256()
-    for name in ("civic_ner.json", "config.json", "model.safetensors", "pytorch_model.bin"):
-        path = model_dir / name
-        if path.exists():
-            digest.update(name.encode())
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-    return f"civic-ner-{digest.hexdigest()[:10]}"
-
-
-def prediction_for(record: Record, entities, version: str) -> dict[str, Any]:
-    """A Label Studio prediction (pre-annotation) from tagger entities."""
-    result = [
-        corpus.result_item(record.text, e.span, i, score=e.score)
-        for i, e in enumerate(sorted(entities, key=lambda e: (e.start, e.end)))
-    ]
-    scores = [e.score for e in entities]
-    return {
-        "model_version": version,
-        # the task's score is its least sure span: Label Studio can sort/sample tasks by it
-        "score": round(float(min(scores)), 4) if scores else 1.0,
-        "result": result,
-    }
-
-
-def section_task(record: Record, prediction: dict[str, Any] | None) -> dict[str, Any]:
-    task: dict[str, Any] = {
-        "data": {"text": record.text, "section_id": record.id, "source": record.source, **record.meta},
-    }
-    if prediction is not None:
-        task["predictions"] = [prediction]
-    return task
-
-
 @dataclass
 class PushSummary:
     project_id: int
@@ -236,9 +199,9 @@ def push(
     predictions: list[dict[str, Any] | None] = [None] * len(fresh)
     if tagger is not None:
         entities = tagger.predict([r.text for r in fresh])
-        predictions = [prediction_for(r, ents, version or "") for r, ents in zip(fresh, entities)]
+        predictions = [labelstudio_tasks.prediction(r.text, ents, version or "") for r, ents in zip(fresh, entities)]
         summary.predicted_spans = sum(len(p["result"]) for p in predictions if p)
-    tasks = [section_task(r, p) for r, p in zip(fresh, predictions)]
+    tasks = [labelstudio_tasks.section_task(r, p) for r, p in zip(fresh, predictions)]
     call(client, f"import {len(tasks)} tasks into project {title!r}", client.projects.import_tasks,
          id=project.id, request=tasks, return_task_ids=True)
     summary.imported = [r.id for r in fresh]

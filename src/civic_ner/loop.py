@@ -16,15 +16,15 @@ import numpy as np
 
 from . import corpus, fileio
 from .splits import SPLITS, span_counts
-from .cleaning import clean_sections
 from .config import TrainConfig
 from .corpus import Record
 from .types import LABELS
+from .errors import CivicNerError
 
 COLUMNS = ("micro", *LABELS)
 
 
-class LoopError(ValueError):
+class LoopError(CivicNerError, ValueError):
     """A retrain/curve/suggest request that cannot be carried out (bad inputs, missing tools)."""
 
 
@@ -60,13 +60,7 @@ def load_sections(inputs: Sequence[str | Path]) -> list[Record]:
                     meta = {k: v for k, v in (obj.get("meta") or {}).items()}
                     records.append(Record(str(obj["id"]), obj["text"], [], str(obj.get("source", "")), meta))
                 continue
-            try:
-                raw = file.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise LoopError(f"{file}: not UTF-8 text") from None
-            for section in clean_sections(raw, file.name, file.stem):
-                meta = {"raw_start": section.raw_start, "raw_end": section.raw_end}
-                records.append(Record(section.id, section.text, [], file.name, meta))
+            records += corpus.sections_of([file])
     if not records:
         raise LoopError("the inputs hold no section with text")
     seen: dict[str, int] = {}

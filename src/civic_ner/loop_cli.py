@@ -10,26 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import fail
+from .cli_common import config_from_args, fail
 
 EXIT_NOT_PROMOTED = 3
-
-
-def _guard(func):
-    """Turn the loop's own expected errors into the one-line convention (cli_common.run handles the rest)."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        from .labelstudio import LabelStudioError
-        from .loop import LoopError
-
-        try:
-            return func(args)
-        except (LabelStudioError, LoopError) as exc:
-            return fail(str(exc))
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
 
 
 def _names(ids: list[str], limit: int = 8) -> str:
@@ -39,7 +22,6 @@ def _names(ids: list[str], limit: int = 8) -> str:
 # ---------------------------------------------------------------- ls push / pull
 
 
-@_guard
 def cmd_ls_push(args: argparse.Namespace) -> int:
     from . import labelstudio
     from .loop import load_sections
@@ -67,7 +49,6 @@ def cmd_ls_push(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def cmd_ls_pull(args: argparse.Namespace) -> int:
     from . import corpus, labelstudio
 
@@ -78,16 +59,15 @@ def cmd_ls_pull(args: argparse.Namespace) -> int:
     )
     print(f"project {args.project!r} (id {summary.project_id}):")
     print(f"  added {len(summary.added)}: {_names(summary.added)}" if summary.added else "  added 0")
-    if summary.replaced:
-        print(f"  replaced (re-annotated) {len(summary.replaced)}: {_names(summary.replaced)}")
-    if summary.unchanged:
-        print(f"  unchanged {len(summary.unchanged)}")
-    if summary.no_spans:
-        print(f"  note: {len(summary.no_spans)} submitted with no entity (kept as negatives): {_names(summary.no_spans)}")
-    if summary.skipped:
-        print(f"  skipped in Label Studio, not imported: {len(summary.skipped)}: {_names(summary.skipped)}")
-    if summary.unannotated:
-        print(f"  not annotated yet, not imported: {len(summary.unannotated)}: {_names(summary.unannotated)}")
+    for line, ids in (
+        ("  replaced (re-annotated) {n}: {names}", summary.replaced),
+        ("  unchanged {n}", summary.unchanged),
+        ("  note: {n} submitted with no entity (kept as negatives): {names}", summary.no_spans),
+        ("  skipped in Label Studio, not imported: {n}: {names}", summary.skipped),
+        ("  not annotated yet, not imported: {n}: {names}", summary.unannotated),
+    ):
+        if ids:
+            print(line.format(n=len(ids), names=_names(ids)))
     if summary.changed:
         print(f"wrote {args.annotations}")
     else:
@@ -103,21 +83,10 @@ def cmd_ls_pull(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- retrain / curve / suggest
 
 
-def _config(args: argparse.Namespace):
-    from .config import load_config
-
-    overrides = {}
-    for key in ("epochs", "data_dir"):
-        if getattr(args, key, None) is not None:
-            overrides[key] = getattr(args, key)
-    return load_config(args.config, overrides)
-
-
-@_guard
 def cmd_retrain(args: argparse.Namespace) -> int:
     from .loop import gate_table, retrain
 
-    config = _config(args)
+    config = config_from_args(args)
     result = retrain(
         config, args.current, None if args.no_rebuild else args.annotations, args.tolerance, args.warm_start, args.force
     )
@@ -137,11 +106,10 @@ def _fail_code(message: str, code: int) -> int:
     return code
 
 
-@_guard
 def cmd_curve(args: argparse.Namespace) -> int:
     from .loop import curve_markdown, learning_curve
 
-    config = _config(args)
+    config = config_from_args(args)
     points = learning_curve(config, args.output, args.fractions, args.repeats, plot=not args.no_plot)
     print(curve_markdown(points))
     out = Path(args.output)
@@ -150,7 +118,6 @@ def cmd_curve(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
 def cmd_suggest(args: argparse.Namespace) -> int:
     from . import fileio
     from .loop import suggest, suggestion_json, suggestion_table

@@ -1,119 +1,40 @@
-"""Run a trained token classifier over texts of any length and get character spans with scores."""
+"""Run a trained network over texts of any length and get character spans with scores.
+
+:class:`Scorer` turns texts into per-character tag scores (batched encoder windows, the network's CRF
+marginals, the feature CRF mixed in); :class:`Tagger` turns those into scored entities. The model
+directory itself is read by :mod:`civic_ner.model_dir`.
+"""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .alignment import Window, unit_encoder
-from .types import Span
-
-MODEL_META = "civic_ner.json"
-CRF_FILE = "crf.crfsuite"
-
-
-class ModelDirError(ValueError):
-    """A directory that is not a civic-ner model."""
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A predicted span with the model's confidence (mean probability of its characters' tags)."""
-
-    start: int
-    end: int
-    label: str
-    score: float
-
-    @property
-    def span(self) -> Span:
-        return Span(self.start, self.end, self.label)
-
-
-class DeviceError(ValueError):
-    """A device that does not exist on this machine."""
-
-
-def available_devices() -> list[str]:
-    import torch
-
-    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
-
-
-def pick_device(device: str | None = None):
-    """The torch device to run on: ``device`` if this machine has it, else CUDA when present, else CPU.
-    Checked here, once: an unknown or absent device is one :class:`DeviceError` line."""
-    import torch
-
-    if not device:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise DeviceError(f"device {device!r} is not a device name (available here: {', '.join(available_devices())})") from None
-    if chosen.type == "cpu":
-        return chosen
-    if chosen.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count and (chosen.index is None or chosen.index < count):
-            return chosen
-    raise DeviceError(f"device {device!r} is not available here (available: {', '.join(available_devices())})")
-
-
-PRECISIONS = ("fp32", "bf16", "int8")
-
-
-def quantize_int8(model):
-    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8 per output channel,
-    activations quantized per batch at run time); embeddings and LayerNorm stay fp32."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, still works
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning)
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        return quantize_dynamic(model.eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 matmuls (AVX512-BF16 / AMX); elsewhere bf16 is emulated and slow."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def set_precision(model, precision: str, device):
-    """The network in ``precision``: fp32 (as loaded), bf16 (the encoder; the small head stays fp32)
-    or int8 (CPU dynamic quantization of every Linear layer)."""
-    import torch
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
-    if precision == "int8":
-        if device.type != "cpu":
-            raise ValueError(f"int8 dynamic quantization runs on CPU only, not {device}")
-        return quantize_int8(model)
-    if precision == "bf16":
-        model.encoder.to(torch.bfloat16)
-    return model
-
+from .alignment import unit_encoder
+from .device import pick_device
+from .types import Entity, Span
 
 SHAPE_BUCKET = 16
 """Window widths are rounded up to a multiple of this: a few tensor shapes instead of one per batch, since
 the CPU kernels (oneDNN) cache compiled primitives per shape and streaming would otherwise grow memory."""
 
 
-class Tagger:
-    """A trained network with its tokenizer and architecture: texts in, character spans out."""
+def window_batches(encoded: Sequence, batch_size: int) -> list[list[int]]:
+    """Indices of the encoded texts with content, by number of windows, grouped so that a batch holds
+    about ``batch_size`` encoder windows."""
+    order = sorted((i for i, e in enumerate(encoded) if e.source), key=lambda i: len(encoded[i].windows))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and sum(len(encoded[j].windows) for j in batches[-1]) + len(encoded[i].windows) <= batch_size:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+class Scorer:
+    """A trained network with its tokenizer and architecture: texts in, per-character tag scores out."""
 
     def __init__(self, net, tokenizer, arch, device=None, consistency: bool = True, crf=None, crf_weight: float = 0.0) -> None:
         self.net = net
@@ -125,60 +46,6 @@ class Tagger:
         self.consistency = consistency
         self.crf = crf  # a FeatureCRF whose marginals are mixed in with ``crf_weight``
         self.crf_weight = crf_weight
-
-    @classmethod
-    def from_dir(
-        cls, path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None
-    ) -> "Tagger":
-        """Load a model directory written by ``train.py``. ``precision`` is fp32, bf16 (encoder in
-        bf16; fast on CPUs with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers,
-        CPU only); ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
-        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
-        from .model import Architecture, build_network
-
-        path = Path(path)
-        meta = read_model_meta(path)
-        arch = Architecture.from_dict(meta["architecture"])
-        target = pick_device(device)
-        try:
-            from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-            encoder_config = AutoConfig.from_pretrained(path / "encoder")
-            encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False) if encoder_config.model_type == "bert" \
-                else AutoModel.from_config(encoder_config)
-            net = build_network(encoder, arch)
-            tokenizer = AutoTokenizer.from_pretrained(path)
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            raise ModelDirError(f"{path}: cannot load the model ({first})") from None
-        state = _weights(path / "encoder" / "model.safetensors")
-        head = _weights(path / "head.safetensors")
-        try:
-            missing, _ = net.encoder.load_state_dict(state, strict=False)
-            net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
-        except RuntimeError as exc:
-            raise ModelDirError(f"{path}: the weights do not fit the architecture in {MODEL_META} "
-                                f"({str(exc).splitlines()[0][:200]})") from None
-        if [k for k in missing if "position_ids" not in k]:
-            raise ModelDirError(f"{path}/encoder/model.safetensors: missing weights {missing[:3]}")
-        net = net.to(target).eval()
-        if precision is None:
-            precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "fp32"))
-        try:
-            net = set_precision(net, precision, target)
-        except ValueError as exc:
-            raise ModelDirError(f"{path}: {exc}") from None
-        crf, weight = None, float(meta.get("crf_ensemble", 0.0))
-        if weight > 0:
-            from .crf_baseline import FeatureCRF
-
-            if not (path / CRF_FILE).exists():
-                raise ModelDirError(f"{path}: incomplete model directory ({CRF_FILE} is missing)")
-            try:
-                crf = FeatureCRF.load(path / CRF_FILE)
-            except (OSError, ValueError) as exc:
-                raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
-        return cls(net, tokenizer, arch, target, consistency=bool(meta.get("consistency", True)), crf=crf, crf_weight=weight)
 
     # ------------------------------------------------------------ scores
 
@@ -200,13 +67,7 @@ class Tagger:
         from .model import collate
 
         encoded = self.encode(texts, features)
-        order = sorted((i for i, e in enumerate(encoded) if e.source), key=lambda i: len(encoded[i].windows))
-        batches: list[list[int]] = []
-        for i in order:
-            if batches and sum(len(encoded[j].windows) for j in batches[-1]) + len(encoded[i].windows) <= batch_size:
-                batches[-1].append(i)
-            else:
-                batches.append([i])
+        batches = window_batches(encoded, batch_size)
         out: list[np.ndarray] = [np.zeros((0, len(self.tags)), dtype=np.float32) for _ in texts]
         iterator = batches
         if progress:
@@ -255,6 +116,23 @@ class Tagger:
                 path = viterbi(scores, self.tags, transitions)
             out.append((probs, path))
         return out
+
+
+class Tagger(Scorer):
+    """A :class:`Scorer` that reads its best tag paths as entities: texts in, character spans out."""
+
+    @classmethod
+    def from_dir(
+        cls, path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None
+    ) -> "Tagger":
+        """Load a model directory written by ``train.py``. ``precision`` is fp32, bf16 (encoder in
+        bf16; fast on CPUs with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers,
+        CPU only); ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
+        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
+        from .model_dir import load
+
+        m = load(path, device, quantize, precision)
+        return cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf, crf_weight=m.crf_weight)
 
     # ------------------------------------------------------------ spans
 
@@ -310,50 +188,3 @@ def _propagate_entities(texts: Sequence[str], predicted: list[list[Entity]], doc
         known = {e.span: e for e in doc}
         out.append([known.get(s) or Entity(s.start, s.end, s.label, best.get((text[s.start:s.end], s.label), 0.0)) for s in kept])
     return out
-
-
-def _weights(file: Path) -> dict:
-    """A safetensors file, or one ModelDirError line naming it (truncated copy, not safetensors)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(file))
-    except SafetensorError as exc:
-        raise ModelDirError(f"{file}: corrupt or truncated weights ({str(exc).splitlines()[0][:200]})") from None
-    except OSError as exc:
-        raise ModelDirError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
-
-
-def read_model_meta(path: Path) -> dict:
-    """civic_ner.json of a model directory, checked: every way a directory can be unusable is one
-    :class:`ModelDirError` line."""
-    meta_path = path / MODEL_META
-    if not path.exists():
-        raise ModelDirError(f"{path}: no such model directory")
-    if not path.is_dir():
-        raise ModelDirError(f"{path}: not a directory")
-    if not meta_path.exists():
-        raise ModelDirError(f"{path}: not a civic-ner model directory (no {MODEL_META})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelDirError(f"{meta_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(meta, dict):
-        raise ModelDirError(f"{meta_path}: expected a JSON object")
-    if meta.get("format") != 2 or "architecture" not in meta:
-        raise ModelDirError(
-            f"{path}: a model directory from civic-ner 0.1 (plain token classifier, no features or CRF); "
-            "this version cannot run it: retrain with `python train.py`"
-        )
-    from .features import FEATURES_VERSION
-
-    if meta.get("features_version") != FEATURES_VERSION:
-        raise ModelDirError(
-            f"{path}: trained with feature version {meta.get('features_version')}, this civic-ner computes version "
-            f"{FEATURES_VERSION}; retrain with `python train.py`"
-        )
-    for name in ("encoder/config.json", "encoder/model.safetensors", "head.safetensors"):
-        if not (path / name).exists():
-            raise ModelDirError(f"{path}: incomplete model directory ({name} is missing)")
-    return meta

@@ -1,5 +1,9 @@
 """Reading bulletins: any encoding in, the corpus cleaning applied, one clear error per bad file.
 
+The one reader of raw bulletins: ``predict``/``facts`` (:func:`read_input`), ``corpus sections``
+(:func:`civic_ner.corpus.sections_from_raw`) and the loop's inputs (:func:`civic_ner.loop.load_sections`)
+all read files through :func:`read_raw`.
+
 * :func:`decode_bytes` turns a file's bytes into text (UTF-8 with or without BOM, UTF-16/32 with a
   BOM, GBK/GB18030 and others via charset-normalizer) and rejects empty and binary files;
 * the text is cleaned exactly like the corpus (:func:`civic_ner.cleaning.clean_text`), so offsets
@@ -15,9 +19,10 @@ from pathlib import Path
 from typing import IO
 
 from .cleaning import clean_text
+from .errors import CivicNerError
 
 
-class InputError(ValueError):
+class InputError(CivicNerError, ValueError):
     """An input file that cannot be read as a bulletin (empty, binary, undecodable, missing)."""
 
 
@@ -71,8 +76,9 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return text, encoding
 
 
-def read_bulletin(path: str | Path) -> str:
-    """Read one bulletin file of any supported encoding and clean it like the corpus."""
+def read_raw(path: str | Path, empty_ok: bool = False) -> str:
+    """The text of one bulletin file of any supported encoding, not yet cleaned (``""`` for an empty
+    file with ``empty_ok``); the :class:`InputError` does not name the file (callers add it)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -82,7 +88,22 @@ def read_bulletin(path: str | Path) -> str:
         raise InputError("is a directory") from None
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror or exc})") from None
-    return clean_bulletin(data)
+    if empty_ok and not data.strip():
+        return ""
+    return decode_bytes(data)[0]
+
+
+def read_named(path: str | Path, empty_ok: bool = False) -> str:
+    """:func:`read_raw`, its error line naming the file."""
+    try:
+        return read_raw(path, empty_ok)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def read_bulletin(path: str | Path) -> str:
+    """Read one bulletin file of any supported encoding and clean it like the corpus."""
+    return clean_bulletin(read_raw(path))
 
 
 def clean_bulletin(data: bytes | str) -> str:

@@ -15,7 +15,7 @@ def baseline_columns(records: list[Record], data_dir: str | Path, trained_on: li
     """Predictions of the rules (MONEY, COUNT), LAC (ORG), the signals together (quotes for PROGRAM),
     and the feature CRF with document consistency, trained on the same splits as the model."""
     from .baselines import baseline_spans
-    from .crf_baseline import FeatureCRF
+    from .feature_crf import FeatureCRF
     from .dataset import featurize
 
     texts = [r.text for r in records]
@@ -175,13 +175,8 @@ def side_by_side(reports: dict[str, dict[str, Any]]) -> str:
 
 
 def _trained_on(model_dir: str | Path, split: str) -> list[str]:
-    """The real splits the model trained on (from its civic_ner.json), minus the evaluated one, so
-    that the feature CRF learns from exactly the same sections."""
-    import json
+    """The splits the model trained on, minus the evaluated one, so that the feature CRF learns from
+    exactly the same sections."""
+    from .model_dir import trained_splits
 
-    meta = json.loads((Path(model_dir) / "civic_ner.json").read_text(encoding="utf-8"))
-    splits = meta.get("config", {}).get("train_splits", ["train"])
-    for written in ("synthetic", "grounded"):
-        if meta.get("config", {}).get(written):
-            splits = [*splits, written]
-    return [s for s in splits if s != split]
+    return [s for s in trained_splits(model_dir) if s != split]

@@ -1,38 +1,33 @@
-"""Fine-tune the tagger network (encoder + features + BiLSTM + CRF) and write a model directory.
+"""Fine-tune the tagger network (encoder + features + BiLSTM + CRF).
 
 :func:`fit` is the recipe (shared by ``train.py``, cross-validation and the learning curve);
-:func:`train` adds the data splits, evaluation and the atomic model directory.
+:func:`train` adds the data splits, evaluation and the model directory (written by
+:func:`civic_ner.model_dir.save`, all or nothing).
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import fileio
+from . import fileio, model_dir
 from .config import TrainConfig
 from .corpus import Record, data_hash
 from .dataset import DataError
-from .evaluation import bootstrap_f1, format_table, grouped_scores, span_scores
+from .evaluation import bootstrap_f1, grouped_scores, span_scores
 from .features import with_lexical
 from .model import Architecture, build_feature_vocab, collate, encode_text
-from .types import LABELS, Span
+from .types import Span
 
 Example = tuple[Record, dict[str, list[str]]]
 """A section and its feature groups (see :mod:`civic_ner.dataset`)."""
-
-FORMAT_VERSION = 2
-"""Model directory layout: 2 = encoder/ + head.safetensors + civic_ner.json with an architecture."""
-
 
 def set_seed(seed: int) -> None:
     import torch
@@ -93,7 +88,7 @@ def _round_robin(examples: Sequence[Example]) -> list[Example]:
     return [ex for _, _, ex in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
-def split_pieces(example: Example, max_chars: int) -> list[Example]:
+def training_pieces(example: Example, max_chars: int) -> list[Example]:
     """Cut a section at line breaks into pieces of at most about ``max_chars`` (a longer line stays
     whole; spans never cross a line). More, shorter pieces: more optimizer steps on a small corpus."""
     record, feats = example
@@ -169,22 +164,50 @@ def fit(
 ) -> FitResult:
     """The training recipe: pieces of sections, AdamW with layer-wise decay, linear warm-up and decay,
     a fixed number of epochs (or the best dev epoch), optional averaging of the last epochs."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
+    from .prediction import Tagger
 
+    device, tokenizer, arch, net, encoded, pad_id = _prepare(config, train, written)
+    log(
+        f"device {device} | encoder {config.model} ({config.tokenization}) | {len(train)} sections + "
+        f"{len(written)} written -> {len(encoded)} pieces | fine-tuning: {-(-len(encoded) // config.batch_size)} "
+        f"steps/epoch x {config.epochs}"
+    )
+    history: list[dict[str, Any]] = []
+    if config.probe_epochs:
+        history += probe(net, encoded, config, pad_id, device, log, progress)
+    tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency)
+
+    def dev_f1() -> float:
+        predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
+                                         features=[f for _, f in dev])
+        return span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
+
+    if dev and history:  # history so far: the probe's epochs
+        history[-1]["dev_f1"] = dev_f1()
+        log(f"after the probe: dev micro F1 {history[-1]['dev_f1']:.4f}")
+    best_epoch = fine_tune(net, encoded, config, pad_id, device, dev_f1 if dev else None, history, progress)
+    net.eval()
+    crf = None
+    if config.crf_ensemble > 0:
+        crf = fit_feature_crf(list(train) + list(written))
+    return FitResult(net, tokenizer, arch, history, best_epoch, str(device), crf)
+
+
+def _prepare(config: TrainConfig, train: Sequence[Example], written: Sequence[Example]):
+    """(device, tokenizer, architecture, network, encoded weighted pieces, pad id) for a recipe: the
+    seed set first, the feature vocabulary built over the training pieces."""
     from .alignment import unit_encoder
+    from .device import pick_device
     from .encoder import load_encoder_model, load_tokenizer
     from .model import build_network
-    from .prediction import Tagger, pick_device
 
     set_seed(config.seed)
     device = pick_device(config.device)
     tokenizer = load_tokenizer(config.model)
     encoder = load_encoder_model(config.model)
     pieces_encoder = unit_encoder(tokenizer, config.tokenization)
-    weighted: list[tuple[Example, float]] = [(p, 1.0) for ex in train for p in split_pieces(ex, config.piece_chars)]
-    weighted += [(p, config.synthetic_weight) for ex in written for p in split_pieces(ex, config.piece_chars)]
+    weighted: list[tuple[Example, float]] = [(p, 1.0) for ex in train for p in training_pieces(ex, config.piece_chars)]
+    weighted += [(p, config.synthetic_weight) for ex in written for p in training_pieces(ex, config.piece_chars)]
     if not weighted:
         raise DataError("no training text")
     arch = Architecture(
@@ -197,33 +220,73 @@ def fit(
     if config.freeze_embeddings:
         net.encoder.get_input_embeddings().weight.requires_grad_(False)
     encoded = [(encode_text(r.text, pieces_encoder, arch, f, r.spans), w) for (r, f), w in weighted]
-    encoded = [(e, w) for e, w in encoded if e.source]
-    steps_per_epoch = -(-len(encoded) // config.batch_size)
-    log(
-        f"device {device} | encoder {config.model} ({config.tokenization}) | {len(train)} sections + "
-        f"{len(written)} written -> {len(encoded)} pieces | fine-tuning: {steps_per_epoch} steps/epoch x {config.epochs}"
-    )
-    history: list[dict[str, Any]] = []
-    if config.probe_epochs:
-        history += probe(net, encoded, config, pieces_encoder.pad_id, device, log, progress)
+    return device, tokenizer, arch, net, [(e, w) for e, w in encoded if e.source], pieces_encoder.pad_id
+
+
+def _step(net, batch, weights, params, optimizer, scheduler, grad_clip: float, chars=None) -> float:
+    """One optimizer step on one batch (shared by fine-tuning and the probe): the loss, clipped
+    gradients of ``params``, the optimizer and schedule stepped; the batch loss."""
+    import torch
+
+    loss = net.loss(batch, weights, chars=chars)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+class _Keeper:
+    """What fine-tuning keeps of its epochs: the best dev epoch's weights (``select_on_dev``, with
+    ``patience``), else the average of the last ``average_last`` epochs, else the last weights."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.best: tuple[float, int, Any] = (-1.0, 0, None)
+        self.averaged: dict[str, Any] | None = None
+        self.n_averaged = 0
+        self.stale = 0
+
+    def add_to_average(self, net, epoch: int) -> None:
+        if self.config.average_last and epoch > self.config.epochs - self.config.average_last:
+            state = {k: v.detach().float().cpu() for k, v in net.state_dict().items() if v.dtype.is_floating_point}
+            self.averaged = state if self.averaged is None else {k: self.averaged[k] + state[k] for k in self.averaged}
+            self.n_averaged += 1
+
+    def should_stop(self, net, epoch: int, dev_f1: float) -> bool:
+        """Keep the epoch if it is the best on dev so far; True once ``patience`` epochs did not improve."""
+        if dev_f1 > self.best[0]:
+            self.best = (dev_f1, epoch, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
+            self.stale = 0
+            return False
+        self.stale += 1
+        return bool(self.config.patience and self.stale >= self.config.patience)
+
+    def finish(self, net) -> int:
+        """Load the kept weights into ``net``; the epoch they are of."""
+        if self.config.select_on_dev and self.best[2] is not None:
+            net.load_state_dict(self.best[2])
+            return self.best[1]
+        if self.averaged is not None and self.n_averaged > 1:
+            current = net.state_dict()
+            net.load_state_dict({**current, **{k: (v / self.n_averaged).to(current[k].dtype) for k, v in self.averaged.items()}})
+        return self.config.epochs
+
+
+def fine_tune(net, encoded, config: TrainConfig, pad_id: int, device, dev_f1: Callable[[], float] | None,
+              history: list[dict[str, Any]], progress: bool) -> int:
+    """Stage 2: the whole network, AdamW with layer-wise decay and a linear schedule; appends an entry
+    per epoch to ``history``; the epoch whose weights ``net`` ends with."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
-    total = steps_per_epoch * config.epochs
+    total = -(-len(encoded) // config.batch_size) * config.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency)
-
-    def dev_f1() -> float:
-        predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
-                                         features=[f for _, f in dev])
-        return span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
-
-    if dev and history:  # history so far: the probe's epochs
-        history[-1]["dev_f1"] = dev_f1()
-        log(f"after the probe: dev micro F1 {history[-1]['dev_f1']:.4f}")
     rng = random.Random(config.seed)
-    best = (-1.0, 0, None)
-    averaged: dict[str, Any] | None = None
-    n_averaged = 0
-    stale = 0
+    keeper = _Keeper(config)
     bar = tqdm(total=total, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True, disable=not progress)
     for epoch in range(1, config.epochs + 1):
         net.train()
@@ -232,53 +295,27 @@ def fit(
         losses = []
         for i in range(0, len(order), config.batch_size):
             chunk = [encoded[k] for k in order[i : i + config.batch_size]]
-            batch = {k: v.to(device) for k, v in collate([e for e, _ in chunk], pieces_encoder.pad_id).items()}
+            batch = {k: v.to(device) for k, v in collate([e for e, _ in chunk], pad_id).items()}
             weights = torch.tensor([w for _, w in chunk], device=device)
-            loss = net.loss(batch, weights)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+            losses.append(_step(net, batch, weights, net.parameters(), optimizer, scheduler, config.grad_clip))
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}")
         entry: dict[str, Any] = {"stage": "fine-tune", "epoch": epoch, "loss": float(np.mean(losses))}
-        if config.average_last and epoch > config.epochs - config.average_last:
-            state = {k: v.detach().float().cpu() for k, v in net.state_dict().items() if v.dtype.is_floating_point}
-            averaged = state if averaged is None else {k: averaged[k] + state[k] for k in averaged}
-            n_averaged += 1
-        if dev:
+        keeper.add_to_average(net, epoch)
+        if dev_f1 is not None:
             entry["dev_f1"] = dev_f1()
         history.append(entry)
-        bar.write(f"epoch {epoch:>3}  loss {entry['loss']:.4f}" + (f"  dev micro F1 {entry['dev_f1']:.4f}" if dev else ""))
-        if dev and config.select_on_dev:
-            if entry["dev_f1"] > best[0]:
-                best = (entry["dev_f1"], epoch, {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
-                stale = 0
-            else:
-                stale += 1
-                if config.patience and stale >= config.patience:
-                    bar.write(f"early stop: no better dev F1 for {config.patience} epochs (best epoch {best[1]})")
-                    break
+        bar.write(f"epoch {epoch:>3}  loss {entry['loss']:.4f}" + (f"  dev micro F1 {entry['dev_f1']:.4f}" if dev_f1 else ""))
+        if dev_f1 is not None and config.select_on_dev and keeper.should_stop(net, epoch, entry["dev_f1"]):
+            bar.write(f"early stop: no better dev F1 for {config.patience} epochs (best epoch {keeper.best[1]})")
+            break
     bar.close()
-    best_epoch = config.epochs
-    if config.select_on_dev and best[2] is not None:
-        net.load_state_dict(best[2])
-        best_epoch = best[1]
-    elif averaged is not None and n_averaged > 1:
-        current = net.state_dict()
-        net.load_state_dict({**current, **{k: (v / n_averaged).to(current[k].dtype) for k, v in averaged.items()}})
-    net.eval()
-    crf = None
-    if config.crf_ensemble > 0:
-        crf = fit_feature_crf(list(train) + list(written))
-    return FitResult(net, tokenizer, arch, history, best_epoch, str(device), crf)
+    return keeper.finish(net)
 
 
 def fit_feature_crf(examples: Sequence[Example]):
     """The feature CRF on the same sections (whole, unweighted), for the ensemble."""
-    from .crf_baseline import CrfSettings, FeatureCRF
+    from .feature_crf import CrfSettings, FeatureCRF
 
     return FeatureCRF(CrfSettings(consistency=False)).fit(
         [r.text for r, _ in examples], [r.spans for r, _ in examples], [f for _, f in examples]
@@ -319,13 +356,7 @@ def probe(net, encoded, config: TrainConfig, pad_id: int, device, log, progress:
             batch = {k: v.to(device) for k, v in collate([encoded[k][0] for k in rows], pad_id).items()}
             chars = torch.nn.utils.rnn.pad_sequence([cache[k] for k in rows], batch_first=True)
             weights = torch.tensor([encoded[k][1] for k in rows], device=device)
-            loss = net.loss(batch, weights, chars=chars)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(head, config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+            losses.append(_step(net, batch, weights, head, optimizer, scheduler, config.grad_clip, chars=chars))
             bar.update(1)
         bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.4f}")
         history.append({"stage": "probe", "epoch": epoch, "loss": float(np.mean(losses))})
@@ -384,69 +415,6 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
         "device": result.device,
     }
     real = [r for s in ("train", "dev", "test") for r, _ in splits[s]]
-    save_model(result, config, output_dir / "model", metrics, data_hash(real + [r for r, _ in written]))
+    model_dir.save(result, config, output_dir / "model", metrics, data_hash(real + [r for r, _ in written]))
     fileio.write_json(output_dir / "metrics.json", metrics)
     return TrainResult(output_dir, metrics, time.time() - started, result.best_epoch)
-
-
-def save_model(result: FitResult, config: TrainConfig, target: Path, metrics: dict, hash_: str) -> None:
-    """Encoder (a standard Hugging Face checkpoint in ``encoder/``), head weights, tokenizer,
-    architecture and a model card; all or nothing."""
-    from safetensors.torch import save_file
-
-    from .features import FEATURES_VERSION
-    from .prediction import MODEL_META
-
-    net = result.net
-    with fileio.atomic_dir(target) as tmp:
-        net.encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
-        head = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
-        save_file(head, str(tmp / "head.safetensors"))
-        result.tokenizer.save_pretrained(tmp)
-        meta = {
-            "format": FORMAT_VERSION,
-            "labels": list(LABELS),
-            "architecture": result.arch.to_dict(),
-            "features_version": FEATURES_VERSION,
-            "consistency": config.consistency,
-            "base_model": config.model,
-            "data_hash": hash_,
-            "config": config.to_dict(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        if result.crf is not None:
-            from .prediction import CRF_FILE
-
-            result.crf.save(tmp / CRF_FILE)
-            meta["crf_ensemble"] = config.crf_ensemble
-        (tmp / MODEL_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(config, metrics, hash_), encoding="utf-8")
-
-
-def _province_card(scores: dict | None) -> str:
-    """The held-out provinces' section of the model card (text of provinces never trained on)."""
-    if not scores:
-        return ""
-    rows = "\n".join(f"| {p} | {c['micro']['support']} | {c['micro']['f1']:.3f} |" for p, c in scores.get("provinces", {}).items())
-    return (f"## Held-out provinces (grounded written text of provinces never trained on)\n\n"
-            f"```\n{format_table({'model': scores})}\n```\n\n| province | spans | micro F1 |\n|---|---|---|\n{rows}\n\n")
-
-
-def model_card(config: TrainConfig, metrics: dict, hash_: str) -> str:
-    test = metrics["test"]
-    low, high = test["micro"].get("f1_ci95", [0, 0])
-    return (
-        f"# civic-ner model `{config.name}`\n\n"
-        f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
-        f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
-        f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
-        f"{' and document-level consistency' if config.consistency else ''}.\n\n"
-        f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
-        f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"
-        f"{f', averaged over the last {config.average_last}' if config.average_last > 1 and not config.select_on_dev else ''})\n"
-        f"- device: {metrics['device']}, training time {metrics['train_seconds']} s\n\n"
-        f"## Held-out test scores (strict entity match)\n\n```\n{format_table({'model': test})}\n```\n\n"
-        f"Micro F1 95 % bootstrap interval over sections: [{low:.3f}, {high:.3f}]\n\n"
-        f"{_province_card(metrics.get('province_test'))}"
-        f"## Config\n\n```json\n{json.dumps(config.to_dict(), ensure_ascii=False, indent=2)}\n```\n"
-    )

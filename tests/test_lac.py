@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from civic_ner.lac_baseline import LacOrgTagger
+from civic_ner.lac import LacOrgTagger
 
 
 @pytest.fixture(scope="module")

