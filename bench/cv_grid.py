@@ -340,7 +340,7 @@ def cmd_summarize(args) -> None:
         cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
         return [drop_clutter(text_of[i], split_adjacent_quotes(text_of[i], doc, cut)) for i, doc in zip(ids, spans)]
 
-    used = sorted(args.only_folds) if args.only_folds else list(range(folds))
+    used = sorted(k - 1 for k in args.only_folds) if args.only_folds else list(range(folds))
     if args.only_folds:  # score only the units of the folds that ran: a partial CV, said so in the output
         real = [ex for ex in real if assignment[ex[0].id] in used]
         print(f"partial CV: folds {', '.join(str(f + 1) for f in used)} of {folds} ({len(real)} units)\n")
@@ -447,7 +447,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
-                   help="score only these folds (0-based) when the others did not run: a partial CV")
+                   help="score only these folds (1-based) when the others did not run: a partial CV")
     p.add_argument("--span-rules", action="store_true",
                    help="apply civic_ner.span_rules to the saved predictions (as the shipped Tagger does)")
     p.add_argument("--markdown", default=None, help="write the ablation table here")

@@ -200,7 +200,11 @@ def cmd_cv(args: argparse.Namespace) -> int:
     else:
         recipe, name, seeds = model_fit_predict(config), config.name, [config.seed + i for i in range(args.seeds)]
     out = Path(args.output or f"runs/cv/{name}")
-    result = cross_validate(examples, recipe, args.folds, seeds, synthetic, log=lambda m: print(m, file=sys.stderr))
+    if args.only_folds and not all(1 <= k <= args.folds for k in args.only_folds):
+        return fail(f"--only-folds takes fold numbers 1 to {args.folds}, not {args.only_folds}")
+    only = [k - 1 for k in args.only_folds] if args.only_folds else None
+    result = cross_validate(examples, recipe, args.folds, seeds, synthetic, log=lambda m: print(m, file=sys.stderr),
+                            only_folds=only)
     result["recipe"] = {"baseline": args.baseline, "config": config.to_dict() if args.baseline in (None, "crf") else None}
     text = format_cv(result, f"{name}: {args.config if not args.baseline else 'baseline ' + args.baseline}")
     print(text)
@@ -266,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="k-fold cross-validation by section: choose recipes here, never on test")
     p.add_argument("--config", default="configs/default.yaml", help="the recipe (YAML config; default: %(default)s)")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--only-folds", type=int, nargs="+", default=None, metavar="K",
+                   help="run and score only these folds (1-based): a partial CV, on the same units as another")
     p.add_argument("--seeds", type=int, default=3, help="training seeds: config seed, +1, ... (default: %(default)s)")
     p.add_argument("--baseline", choices=["crf", "rules", "lac", "signals"], default=None,
                    help="cross-validate a baseline instead (crf uses the config's synthetic setting)")

@@ -124,15 +124,19 @@ def cross_validate(
     seeds: Sequence[int] = (13,),
     synthetic: Sequence[Example] = (),
     log: Callable[[str], None] = print,
+    only_folds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Run ``fit_predict`` on every (seed, fold); scores pooled over folds, mean ± std over seeds.
 
     ``examples`` are the held-out units: the seeds' train and dev sections (never test) and the
-    grounded items of the training provinces, dealt by province; ``synthetic`` is training-only."""
+    grounded items of the training provinces, dealt by province; ``synthetic`` is training-only.
+    ``only_folds`` (0-based) runs and scores those folds alone: a partial CV on the same units as
+    another partial run, marked ``folds_used`` in the result."""
     assignment = fold_of_examples(examples, folds)
+    used = sorted(only_folds) if only_folds else list(range(folds))
     runs: list[FoldRun] = []
     for seed in seeds:
-        for fold in range(folds):
+        for fold in used:
             train, pool = fold_pool(examples, assignment, fold, synthetic)
             test = [ex for ex in examples if assignment[ex[0].id] == fold]
             started = time.time()
@@ -142,7 +146,10 @@ def cross_validate(
             note = f"  COLLAPSED ({run.collapsed})" if run.collapsed else ""
             fold_f1 = span_scores([r.spans for r, _ in test], predicted)["micro"]["f1"]
             log(f"seed {seed} fold {fold + 1}/{folds}: {len(test)} sections, micro F1 {fold_f1:.3f}, {run.seconds:.0f} s{note}")
-    return summarize(examples, assignment, runs, folds, list(seeds))
+    scored = [ex for ex in examples if assignment[ex[0].id] in used]
+    result = summarize(scored, assignment, runs, folds, list(seeds))
+    result["folds_used"] = [f + 1 for f in used]
+    return result
 
 
 def pooled_scores(examples: Sequence[Example], assignment: dict[str, int], runs: Sequence[FoldRun], raw: bool = False,
