@@ -107,6 +107,13 @@ def rate_and_amount(b: Builder) -> None:
         b.link(m, p, "amount_of")
 
 
+def amount_after_a_rate(b: Builder) -> None:
+    """每人2000元共计240万元: the rate's cue stops at its figure; the total is an amount."""
+    p = b.mark("春蕾计划", "PROGRAM"); b.say("资助学生每人"); r = b.mark("2000元", "MONEY"); b.say("共计")
+    total = b.mark("240万元", "MONEY"); b.say("。")
+    b.link(r, p, "amount_of"); b.link(total, p, "amount_of")
+
+
 def approximate_outside_the_span(b: Builder) -> None:
     """近300万元 with 近 outside the span, 50余万元 inside: both approximate; an exact one is not."""
     p = b.mark("爱心包裹", "PROGRAM"); b.say("募集近"); m1 = b.mark("300万元", "MONEY"); b.say("。")
@@ -147,6 +154,7 @@ CASES = [  # (build, kind, name, measure, expected total, approximate)
     (breakdown_total_repeated, "program", "靓居工程", "money", 1_188_000, False),
     (parenthetical_detail, "program", "安居工程", "money", 3_000_000, False),
     (rate_and_amount, "program", "春蕾计划", "money", 100_000, False),
+    (amount_after_a_rate, "program", "春蕾计划", "money", 2_400_000, False),
     (approximate_outside_the_span, "program", "爱心包裹", "money", 3_000_000, True),
     (approximate_outside_the_span, "program", "希望小屋", "money", 200_000, False),
     (same_value_two_programs, "program", "春蕾计划", "money", 500_000, False),

@@ -21,16 +21,11 @@ HEDGE_AFTER = ("左右", "上下")
 """Words outside the span that make a figure approximate (近300万元, 300万元左右)."""
 RATE_CUE = re.compile(r"(?:每人|每户|每名|每位|每生|每个|每家|每所|每村|人均|户均)[^，。；,;、：:\n\d]{0,8}$")
 RATE_AFTER = re.compile(r"^\s*(?:/|每)(?:人|户|名|位|生|个)")
-TOTAL_CUE = re.compile(r"(?:共计|合计|总计|累计|总共|一共|总额|总额为|共)[^，。；,;\d]{0,6}$")
-"""A total named as such is never a rate, whatever 每人 stands before it in its clause."""
-
-
 def figure_is_rate(text: str, span: Span) -> bool:
-    """每人500元, 500元/人, 为每人发放慰问金500元: a rate; 共计发放10万元 is an amount even after 每户."""
+    """每人500元, 500元/人, 为每人发放慰问金500元: a rate. The cue holds inside its clause and up to
+    the next figure: in 每人2000元,共计240万元 and 每人2000元共计240万元 the 240万元 is an amount."""
     before = text[max(0, span.start - 16) : span.start]
     clause = re.split(r"[，。；,;：:\n]", before)[-1]
-    if TOTAL_CUE.search(clause):
-        return False
     return is_rate(text, span) or bool(RATE_CUE.search(clause) or RATE_AFTER.match(text[span.end : span.end + 3]))
 
 
