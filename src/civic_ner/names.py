@@ -46,7 +46,8 @@ STANDARD_BODIES = tuple({full for _, full in ALIASES} | {"总工会", "民政局
 
 LEVELS = ("自治区", "自治州", "特别行政区", "街道", "地区", "省", "市", "州", "盟", "县", "区", "旗", "镇", "乡")
 _LEVELS_RE = "|".join(LEVELS)
-_PLACE = re.compile(r"(?:全国|[\u4e00-\u9fff]{2,5}?(?:" + _LEVELS_RE + r"))")
+_PLACE = re.compile(r"(?:全国|[\u4e00-\u9fff]{2,5}?(?:" + _LEVELS_RE + r")(?:(?<=镇|州)(?:市|县)(?!场))?)")
+"""景德镇市 is one place (not 景德镇 and a 市 body): a 镇/州 right before 市/县 belongs to the name."""
 _INNER_PLACE = re.compile(r"[\u4e00-\u9fff]{2,4}?(?:" + _LEVELS_RE + r")")  # 济南市|历下区: a place inside a place
 _LEVEL_START = re.compile(r"^(省|市|州|县|区|镇|乡)(?!场|域|长)")
 _LEAGUE = (  # the Communist Youth League committee of a place, in its usual spellings
@@ -60,6 +61,11 @@ _OWN_NAME = ("大学", "学院", "日报", "晚报", "电台", "电视", "广播
 _COMPANY_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司)$")
 _NOT_COMPANY_END = ("会", "委", "局", "办", "部", "院", "所", "中心", "支部", "总支", "协会", "联盟", "队", "馆", "宫",
                     "组", "处", "站", "厅", "室", "团委")
+
+
+_OWN_KIND = ("基金", "协会", "商会", "学会", "研究", "分会", "中心", "分院", "分公司", "支公司", "支行", "分行", "工会", "团委",
+             "党委", "党支部", "党总支", "联合会", "办公室", "委员会")
+"""Words that make an organization of their own kind: a name lacking one does not shorten a name with it."""
 
 
 @dataclass(frozen=True)
@@ -198,11 +204,13 @@ def _abbreviates(short: str, long: str) -> bool:
     or a branch by its own name at the end (科技城分院)."""
     if len(short) < 2 or len(short) >= len(long) or long.startswith(short) and long[len(short):].endswith(_NOT_COMPANY_END):
         return False
-    company = long.endswith(("公司", "集团"))
-    if company and not short.endswith(_NOT_COMPANY_END) and short.removesuffix("公司").removesuffix("集团") in long:
-        return len(short.removesuffix("公司").removesuffix("集团")) >= 2
     if len(short) >= 4 and long.endswith(short):
         return True
+    if any(word in long and word not in short for word in _OWN_KIND):  # 中国红十字会 is no 中国红十字基金会
+        return False
+    core = short.removesuffix("公司").removesuffix("集团")
+    if long.endswith(("公司", "集团")) and not short.endswith(_NOT_COMPANY_END) and core in long:
+        return len(core) >= 2
     if short[0] != long[0] or short[-1] != long[-1] or long.startswith(short):
         return False
     it = iter(long)
