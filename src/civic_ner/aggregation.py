@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .figures import Figures, figure_is_rate, hedged
+from .figures import Figures, figure_is_rate
 from .names import OrgName, resolve_document
 from .relations import Relation
 from .types import Span
@@ -129,8 +129,8 @@ class Aggregator:
                 profile.rates.append(text[spans[n].start : spans[n].end])
         for n in figures.outermost([n for n in distinct if n not in rates]):
             value, surface = figures.value[n], text[spans[n].start : spans[n].end]
-            assert value is not None
-            approximate = _approximate(surface, spans[n]) or hedged(text, spans[n])
+            assert value is not None  # kept above
+            approximate = figures.approximate(n)
             if spans[n].label == "MONEY" and measure != "reached":
                 amount = Amount(value[2], surface, approximate, source)
                 (profile.given if measure == "given" else profile.money).append(amount)
@@ -153,12 +153,6 @@ def aggregate(documents: Sequence[tuple[str, str, Sequence[Span], Sequence[Relat
     return aggregator.profiles
 
 
-def _approximate(surface: str, span: Span) -> bool:
-    from .values import parse_count, parse_money
-
-    return (parse_money(surface) if span.label == "MONEY" else parse_count(surface)).approximate
-
-
 def _entities(source: str, text: str, spans: Sequence[Span], relations: Sequence[Relation]) -> dict[int, tuple[tuple[str, str], str]]:
     """ORG and PROGRAM mention -> (profile key, display name): organizations by canonical name,
     programs by name; mentions joined by ``same_as`` take the first mention's."""
@@ -170,17 +164,18 @@ def _entities(source: str, text: str, spans: Sequence[Span], relations: Sequence
             out[k] = (("organization", _org_key(orgs[name], source)), orgs[name].name)
         else:
             out[k] = (("program", name), name)
-    first = {k: k for k in out}
-    for r in sorted(relations, key=lambda r: -max(r.source, r.target)):
+    root = {k: k for k in out}
+
+    def find(k: int) -> int:
+        while root[k] != k:
+            k = root[k]
+        return k
+
+    for r in relations:
         if r.label == "same_as" and r.source in out and r.target in out and spans[r.source].label == spans[r.target].label:
-            first[max(r.source, r.target)] = first[min(r.source, r.target)]
-    return {k: out[_follow(first, k)] for k in out}
-
-
-def _follow(first: dict[int, int], k: int) -> int:
-    while first[k] != k:
-        k = first[k]
-    return k
+            a, b = find(r.source), find(r.target)
+            root[max(a, b)] = min(a, b)
+    return {k: out[find(k)] for k in out}
 
 
 def _org_key(org: OrgName, source: str) -> str:

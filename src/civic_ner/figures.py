@@ -119,11 +119,12 @@ class Figures:
             same = next((i for i, k in enumerate(kept) if self.same(n, k)), None)
             if same is None:
                 kept.append(n)
-            elif self._approximate(kept[same]) and not self._approximate(n):
+            elif self.approximate(kept[same]) and not self.approximate(n):
                 kept[same] = n
         return sorted(kept)
 
-    def _approximate(self, i: int) -> bool:
+    def approximate(self, i: int) -> bool:
+        """多/余/约 in the span, or 近/约/超过 before it, 左右 after it (an unparsed figure counts as approximate)."""
         from .values import parse_count, parse_money
 
         span = self.spans[i]

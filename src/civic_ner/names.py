@@ -61,8 +61,6 @@ _OWN_NAME = ("大学", "学院", "日报", "晚报", "电台", "电视", "广播
 _COMPANY_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司)$")
 _NOT_COMPANY_END = ("会", "委", "局", "办", "部", "院", "所", "中心", "支部", "总支", "协会", "联盟", "队", "馆", "宫",
                     "组", "处", "站", "厅", "室", "团委")
-
-
 _OWN_KIND = ("基金", "协会", "商会", "学会", "研究", "分会", "中心", "分院", "分公司", "支公司", "支行", "分行", "工会", "团委",
              "党委", "党支部", "党总支", "联合会", "办公室", "委员会")
 """Words that make an organization of their own kind: a name lacking one does not shorten a name with it."""
