@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from civic_ner.fileio import atomic_path  # noqa: E402
 from civic_ner.names import resolve_document  # noqa: E402
 
 COMMAND = "PYTHONPATH=src python bench/aliases.py"
@@ -105,8 +106,9 @@ def score(docs: dict[str, list[Mention]], groups: dict[str, list[set[str]]], sam
                     tp_fp_fn[1] += said and not gold
                     tp_fp_fn[2] += gold and not said
             if a != b and gold != found["resolver"]:
-                error = {"document": doc, "a": a, "b": b, "gold": "same" if gold else "different",
-                         "resolver": f"{resolved[a].name} | {resolved[b].name}"}
+                first, second = sorted((a, b))
+                error = {"document": doc, "a": first, "b": second, "gold": "same" if gold else "different",
+                         "resolver": f"{resolved[first].name} | {resolved[second].name}"}
                 if error not in errors:
                     errors.append(error)
     out: dict[str, Any] = {"documents": len(docs), "mentions": sum(len(m) for m in docs.values())}
@@ -136,7 +138,8 @@ def main() -> None:
         results[sample] = score({i: synthetic[i] for i in ids}, groups, jsonl_same_as)
     results["held_out_first_run"] = FIRST_RUN
     path = ROOT / "bench" / "results" / "aliases.json"
-    path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    with atomic_path(path) as tmp:  # a failed run leaves the last results whole
+        tmp.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     for part in ("development", *held_out):
         r = results[part]
         print(f"{part}: {r['documents']} documents, {r['mentions']} ORG mentions")

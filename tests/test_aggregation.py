@@ -181,6 +181,16 @@ def test_the_issue_cases(build, kind, name, measure, expected, approximate):
     assert any(a.approximate for a in amounts) == approximate
 
 
+def test_a_count_in_parentheses_of_another_unit_is_no_detail():
+    b = Builder()
+    p = b.mark("安居工程", "PROGRAM"); b.say("帮扶"); h = b.mark("1000户", "COUNT"); b.say("(")
+    people = b.mark("3000人", "COUNT"); b.say(")。")
+    b.link(h, p, "reaches"); b.link(people, p, "reaches")
+    totals = Aggregator()
+    b.add_to(totals)
+    assert profile(totals, "program", "安居工程").reached == {"户": 1000, "人": 3000}
+
+
 def test_rates_are_listed_not_added():
     b = Builder()
     rate_and_amount(b)

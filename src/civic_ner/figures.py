@@ -95,7 +95,8 @@ class Figures:
         return seen
 
     def _parenthetical(self) -> list[tuple[int, int]]:
-        """投入300万元(含省级资金100万元): the figure in parentheses right after a figure is a detail of it."""
+        """投入300万元(含省级资金100万元): a figure in parentheses right after a figure of the same unit is
+        a detail of it."""
         out = []
         for i, span in enumerate(self.spans):
             if span.label not in ("MONEY", "COUNT"):
@@ -107,9 +108,14 @@ class Figures:
             for j in range(i + 1, len(self.spans)):
                 if self.spans[j].start >= close:
                     break
-                if self.spans[j].label == span.label:
+                if self.spans[j].label == span.label and self._same_unit(i, j):
                     out.append((j, i))
         return out
+
+    def _same_unit(self, i: int, j: int) -> bool:
+        """帮扶1000户(3000人): the people are no detail of the households."""
+        a, b = self.value[i], self.value[j]
+        return a is not None and b is not None and a[:2] == b[:2]
 
     def distinct(self, numbers: Iterable[int]) -> list[int]:
         """One mention per figure, in document order: the first exact one (a body's 426.5万元 over
