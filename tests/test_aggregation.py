@@ -364,3 +364,19 @@ def test_canonical_names(name, places, canonical, local):
 
 def test_the_document_place_is_the_one_its_full_names_use_most():
     assert document_places(["乳山市妇联", "威海市总工会", "乳山市慈善总会", "市民政局"]) == {"市": "乳山市"}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(documents(), min_size=2, max_size=3))
+def test_documents_add_up_across_documents_under_one_name(docs):
+    """Each document names its organizations its own way (乳山市妇联, 市妇联, 乳山市妇女联合会):
+    one row each across documents, holding the sum of the documents' true totals."""
+    totals = Aggregator()
+    truth: dict[tuple[str, str], float] = {}
+    for k, (b, doc_truth) in enumerate(docs):
+        b.add_to(totals, f"{k}.txt")
+        for key, (value, _) in doc_truth.items():
+            truth[key] = truth.get(key, 0) + value
+    found = {(p.kind, p.name): sum(a.yuan for a in (p.given if p.kind == "organization" else p.money))
+             for p in totals.profiles.values() if p.money or p.given}
+    assert {k: pytest.approx(v) for k, v in truth.items()} == found
