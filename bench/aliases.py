@@ -125,6 +125,7 @@ def score(docs: dict[str, list[Mention]], groups: dict[str, list[set[str]]], sam
 
 
 def main() -> None:
+    """Score the tasks.json bulletins and each synthetic sample; print and write the results."""
     groups, held_out = read_gold(ROOT / "annotations" / "org_aliases.tsv")
     tasks, task_same_as = task_documents()
     synthetic, jsonl_same_as = jsonl_documents({i for ids in held_out.values() for i in ids})

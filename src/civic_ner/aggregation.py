@@ -98,6 +98,8 @@ class Aggregator:
         return profile
 
     def add(self, source: str, text: str, spans: Sequence[Span], relations: Sequence[Relation]) -> None:
+        """Add one document: first gather every entity's figures per measure, then count each entity's
+        figures once (a figure's identity and its parts are known only once the whole document is read)."""
         spans, relations = list(spans), list(relations)
         entities = _entities(source, text, spans, relations)
         figures = Figures(text, spans, relations)

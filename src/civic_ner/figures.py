@@ -38,6 +38,7 @@ class Figures:
     """Identity and containment of the MONEY and COUNT mentions of one document."""
 
     def __init__(self, text: str, spans: Sequence[Span], relations: Iterable[Relation]) -> None:
+        """Join ``same_as`` mentions, parse every value once, and note each figure's direct wholes."""
         self.text, self.spans = text, list(spans)
         relations = list(relations)
         self._root = list(range(len(self.spans)))

@@ -86,6 +86,7 @@ _AUTONOMOUS = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:(?:" + "|".join(_NATIONALI
 
 
 def _clean(name: str) -> str:
+    """NFKC; 临夏回族自治州 -> 临夏州; 中共/中国共产党 dropped (市委 is 中共…市委 either way)."""
     name = unicodedata.normalize("NFKC", name).strip()
     name = _AUTONOMOUS.sub(r"\1\2", name)
     return re.sub(r"^(?:中国共产党|中共)", "", name)
