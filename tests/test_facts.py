@@ -144,7 +144,7 @@ def test_facts_command_formats(gold_records, monkeypatch, bulletins, tmp_path, c
     elif suffix == ".csv":
         rows = list(csv.DictReader(io.StringIO(content)))
         assert len(rows) >= 5
-        assert list(rows[0]) == ["kind", "name", "measure", "value", "unit", "approximate", "mentions", "documents", "detail"]
+        assert list(rows[0]) == ["kind", "name", "measure", "value", "unit", "approximate", "mentions", "documents", "detail", "aliases"]
         assert {"organization", "program"} <= {r["kind"] for r in rows}
     else:
         assert "Who did what, with how much" in content and "<th>Facts</th>" in content

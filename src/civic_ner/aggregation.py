@@ -1,10 +1,13 @@
 """Honest totals: money and reach per organization and per program, from facts.
 
 A money amount counts for a program (``amount_of``), or as money an organization gave (``gives``) or
-received (``amount_of`` to an ORG), once: not when it is ``part_of`` another amount (it is inside
-that total), once for all its ``same_as`` repetitions, and not when it is a rate (每人500元),
-which is listed as a rate. Approximate amounts (多, 余, 近 …) are marked. Counts reached are added
-per unit the same way. Names are grouped by their surface form.
+received (``amount_of`` to an ORG). Totals add *figures*, not mentions (:mod:`civic_ner.figures`):
+a figure linked to several mentions of one organization or program, or repeated (``same_as``, or
+the same value), counts once per entity; a ``part_of`` amount is left out only of the total of an
+entity that also holds its whole (a county's share of the city's sum is still the county's money);
+a rate (每人500元) is listed as a rate, never added. Approximate figures (多, 余, 近, 约 …) are marked.
+Counts reached are added per unit the same way. Organizations go by their canonical name
+(:mod:`civic_ner.names`: 市妇联 = 乳山市妇女联合会), programs by their name.
 """
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .facts import is_rate
+from .figures import Figures, figure_is_rate
+from .names import OrgName, resolve_document
 from .relations import Relation
 from .types import Span
 
@@ -41,6 +45,7 @@ class Profile:
     programs: set[str] = field(default_factory=set)  # organizations: programs run
     run_by: set[str] = field(default_factory=set)  # programs: organizations running it
     documents: set[str] = field(default_factory=set)
+    aliases: set[str] = field(default_factory=set)  # the names the documents use for it
 
     @property
     def money_total(self) -> float:
@@ -52,7 +57,8 @@ class Profile:
 
     def rows(self) -> list[dict[str, Any]]:
         """Long-format rows for a CSV to pivot: one per measure."""
-        base = {"kind": self.kind, "name": self.name, "documents": len(self.documents)}
+        base = {"kind": self.kind, "name": self.name, "documents": len(self.documents),
+                "aliases": "; ".join(sorted(self.aliases - {self.name}))}
         out = []
         for measure, amounts in (("money received or spent", self.money), ("money given", self.given)):
             if amounts:
@@ -73,68 +79,67 @@ class Profile:
         return out
 
 
-ROW_COLUMNS = ("kind", "name", "measure", "value", "unit", "approximate", "mentions", "documents", "detail")
+ROW_COLUMNS = ("kind", "name", "measure", "value", "unit", "approximate", "mentions", "documents", "detail", "aliases")
+
+
+MEASURES = {"amount_of": "money", "gives": "given", "reaches": "reached"}
 
 
 class Aggregator:
-    """Add documents one at a time (streaming); ``profiles`` holds the totals so far."""
+    """Add documents one at a time (streaming); ``profiles`` holds the totals so far, keyed by
+    (kind, canonical name); an organization whose place is unknown is keyed within its document."""
 
     def __init__(self) -> None:
         self.profiles: dict[tuple[str, str], Profile] = {}
 
-    def _profile(self, kind: str, name: str, source: str) -> Profile:
-        profile = self.profiles.setdefault((kind, name), Profile(kind, name))
+    def _profile(self, key: tuple[str, str], name: str, source: str) -> Profile:
+        profile = self.profiles.setdefault(key, Profile(key[0], name))
         profile.documents.add(source)
         return profile
 
     def add(self, source: str, text: str, spans: Sequence[Span], relations: Sequence[Relation]) -> None:
-        from .values import parse_count, parse_money
-
-        spans = list(spans)
-        surface = [text[s.start : s.end] for s in spans]
-        excluded = {r.source for r in relations if r.label == "part_of"}
-        root = {r.source: r.target for r in relations if r.label == "same_as"}
-
-        def identity(k: int) -> int:
-            """A repeated figure is the figure it repeats (same_as chains end at the first mention)."""
-            seen = set()
-            while k in root and k not in seen:
-                seen.add(k)
-                k = root[k]
-            return k
-
-        counted: set[tuple[int, int, str]] = set()
+        """Add one document: first gather every entity's figures per measure, then count each entity's
+        figures once (a figure's identity and its parts are known only once the whole document is read)."""
+        spans, relations = list(spans), list(relations)
+        entities = _entities(source, text, spans, relations)
+        figures = Figures(text, spans, relations)
+        claims: dict[tuple[tuple[str, str], str], list[int]] = {}
         for r in relations:
-            if r.label == "runs":
-                self._profile("organization", surface[r.source], source).programs.add(surface[r.target])
-                self._profile("program", surface[r.target], source).run_by.add(surface[r.source])
-                continue
-            if r.label not in ("amount_of", "reaches", "gives"):
-                continue
-            number, owner = (r.target, r.source) if r.label == "gives" else (r.source, r.target)
-            kind = "program" if spans[owner].label == "PROGRAM" else "organization"
-            profile = self._profile(kind, surface[owner], source)
-            if (identity(number), owner, r.label) in counted:
-                continue
-            counted.add((identity(number), owner, r.label))
-            if spans[number].label == "MONEY":
-                try:
-                    value = parse_money(surface[number])
-                except (ValueError, ArithmeticError):
-                    continue
-                if is_rate(text, spans[number]):
-                    profile.rates.append(surface[number])
-                elif number not in excluded:
-                    amount = Amount(float(value.yuan), surface[number], value.approximate, source)
-                    (profile.given if r.label == "gives" else profile.money).append(amount)
-            elif number not in excluded and not is_rate(text, spans[number]):
-                try:
-                    count = parse_count(surface[number])
-                except (ValueError, ArithmeticError):
-                    continue
-                unit = count.unit or "?"
-                profile.reached[unit] = profile.reached.get(unit, 0) + count.value
-                if count.approximate:
+            if r.label == "runs" and r.source in entities and r.target in entities:
+                (org_key, org), (program_key, program) = entities[r.source], entities[r.target]
+                self._profile(org_key, org, source).programs.add(program)
+                self._profile(program_key, program, source).run_by.add(org)
+            elif r.label in MEASURES:
+                number, owner = (r.target, r.source) if r.label == "gives" else (r.source, r.target)
+                if owner in entities and spans[number].label in ("MONEY", "COUNT"):
+                    self._profile(*entities[owner], source)
+                    claims.setdefault((entities[owner][0], MEASURES[r.label]), []).append(number)
+        for k, (key, _) in entities.items():
+            if key in self.profiles:
+                self.profiles[key].aliases.add(text[spans[k].start : spans[k].end].strip())
+        for (key, measure), numbers in claims.items():
+            self._count(self.profiles[key], measure, numbers, figures, source)
+
+    def _count(self, profile: Profile, measure: str, numbers: list[int], figures: Figures, source: str) -> None:
+        """Add one entity's figures of one measure: each figure once, rates listed, parts inside
+        a whole of the same entity left out."""
+        text, spans = figures.text, figures.spans
+        distinct = [n for n in figures.distinct(numbers) if figures.value[n] is not None]
+        rates = [n for n in distinct if figure_is_rate(text, spans[n])]
+        for n in rates:
+            if spans[n].label == "MONEY":
+                profile.rates.append(text[spans[n].start : spans[n].end])
+        for n in figures.outermost([n for n in distinct if n not in rates]):
+            value, surface = figures.value[n], text[spans[n].start : spans[n].end]
+            assert value is not None  # kept above
+            approximate = figures.approximate(n)
+            if spans[n].label == "MONEY" and measure != "reached":
+                amount = Amount(value[2], surface, approximate, source)
+                (profile.given if measure == "given" else profile.money).append(amount)
+            elif spans[n].label == "COUNT" and measure == "reached":
+                unit = value[1] or "?"
+                profile.reached[unit] = profile.reached.get(unit, 0) + int(value[2])
+                if approximate:
                     profile.reached_approximate.add(unit)
 
     def sorted_profiles(self) -> list[Profile]:
@@ -148,3 +153,34 @@ def aggregate(documents: Sequence[tuple[str, str, Sequence[Span], Sequence[Relat
     for source, text, spans, relations in documents:
         aggregator.add(source, text, spans, relations)
     return aggregator.profiles
+
+
+def _entities(source: str, text: str, spans: Sequence[Span], relations: Sequence[Relation]) -> dict[int, tuple[tuple[str, str], str]]:
+    """ORG and PROGRAM mention -> (profile key, display name): organizations by canonical name,
+    programs by name; mentions joined by ``same_as`` take the first mention's."""
+    surface = {k: text[s.start : s.end].strip() for k, s in enumerate(spans) if s.label in ("ORG", "PROGRAM")}
+    orgs = resolve_document(surface[k] for k in surface if spans[k].label == "ORG")
+    out: dict[int, tuple[tuple[str, str], str]] = {}
+    for k, name in surface.items():
+        if spans[k].label == "ORG":
+            out[k] = (("organization", _org_key(orgs[name], source)), orgs[name].name)
+        else:
+            out[k] = (("program", name), name)
+    root = {k: k for k in out}
+
+    def find(k: int) -> int:
+        while root[k] != k:
+            k = root[k]
+        return k
+
+    for r in relations:
+        if r.label == "same_as" and r.source in out and r.target in out and spans[r.source].label == spans[r.target].label:
+            a, b = find(r.source), find(r.target)
+            root[max(a, b)] = min(a, b)
+    return {k: out[find(k)] for k in out}
+
+
+def _org_key(org: OrgName, source: str) -> str:
+    """A canonical name with its place is one key everywhere; without (市妇联 of which city?) the
+    key holds the document too."""
+    return f"{org.name} @ {source}" if org.local else org.name

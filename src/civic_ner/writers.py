@@ -201,8 +201,10 @@ def totals_html(totals: Aggregator) -> str:
             for unit, total in sorted(p.reached.items(), key=lambda kv: -kv[1])
         )
         related = p.programs if p.kind == "organization" else p.run_by
+        aliases = sorted(p.aliases - {p.name})
+        also = f'<br><span class="muted aliases">also {esc("、".join(aliases))}</span>' if aliases else ""
         rows.append(
-            f'<tr><td><span class="chip {"ORG" if p.kind == "organization" else "PROGRAM"}">{esc(p.name)}</span></td>'
+            f'<tr><td><span class="chip {"ORG" if p.kind == "organization" else "PROGRAM"}">{esc(p.name)}</span>{also}</td>'
             f'<td class="num">{money(p.money)}</td><td class="num">{money(p.given)}</td>'
             f"<td>{esc('、'.join(p.rates))}</td><td>{reached}</td><td>{esc('、'.join(sorted(related)))}</td>"
             f'<td class="num">{len(p.documents)}</td></tr>'
@@ -280,7 +282,7 @@ class HtmlWriter(Writer):
         self.out.write(
             f"</main>\n<footer>{self.count} document{'s' * (self.count != 1)}, {self.entities} entities. "
             "Totals count each amount once: a part (其中…) is not added beside its total, a figure repeated in "
-            "a headline and the body counts once, per-person rates are listed as rates; ≈ marks totals that "
+            "a headline and the body counts once, an organization's short and full names are one row, per-person rates are listed as rates; ≈ marks totals that "
             "include an approximate amount (多, 余, 近, 约 ...). Facts are found from the predicted entities by "
             "the cues a reader uses; hover a total for the amounts behind it.</footer>\n</body>\n</html>\n"
         )

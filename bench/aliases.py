@@ -1,0 +1,157 @@
+"""Alias resolution measured: is "same organization" decided right for the ORG mention pairs of a document?
+
+Gold: two ORG mentions of one document are one organization when they have the same surface, when a
+gold ``same_as`` joins them (the schema has no ORG ``same_as``; any found in annotations/tasks.json or
+data/*.jsonl is used and counted), or when annotations/org_aliases.tsv groups their names. The
+resolver: :func:`civic_ner.names.resolve_document` over the document's ORG names; same organization
+when the canonical names are equal. Scored over every pair of mentions, and over the pairs of
+*different* names (the decisions an alias table has to make), on
+
+* ``development``: the bulletins of annotations/tasks.json (a document = one bulletin, all its
+  sections), which the rules were written looking at;
+* ``held_out``: 40 documents of data/synthetic.jsonl drawn at random, judged before the resolver
+  ran on them (the list is in the TSV).
+
+The baseline is grouping by surface (what the totals did before). Writes bench/results/aliases.json.
+
+    PYTHONPATH=src python bench/aliases.py
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from civic_ner.fileio import atomic_path  # noqa: E402
+from civic_ner.names import resolve_document  # noqa: E402
+
+COMMAND = "PYTHONPATH=src python bench/aliases.py"
+FIRST_RUN = {  # different-name pairs at each sample's first run; the misses were then fixed
+    "held_out": {"precision": 0.972, "recall": 0.888, "false_pos": 3, "false_neg": 13, "gold_same_pairs": 116,
+                 "fixed": "团地委; 北京市大兴区 = 大兴区; a tie of places goes to the first named"},
+    "held_out_2": {"precision": 1.0, "recall": 0.861, "false_pos": 0, "false_neg": 10, "gold_same_pairs": 72,
+                   "fixed": "临夏回族自治州 = 临夏州 (autonomous prefectures and counties); not fixed: 安庆日报 = 安庆日报社"},
+}
+Mention = tuple[str, str]  # (mention id, surface)
+
+
+def read_gold(path: Path) -> tuple[dict[str, list[set[str]]], dict[str, list[str]]]:
+    """document -> groups of names of one organization; sample name -> its synthetic document ids."""
+    groups: dict[str, list[set[str]]] = defaultdict(list)
+    held_out: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# held-out"):
+            sample, ids = line.removeprefix("# ").split("\t", 1)
+            held_out[sample.replace("-", "_")] = ids.split()
+        elif line.strip() and not line.startswith("#"):
+            document, names = line.split("\t")
+            groups[document].append({n.strip() for n in names.split(" = ")})
+    return groups, held_out
+
+
+def task_documents() -> tuple[dict[str, list[Mention]], list[tuple[str, str]]]:
+    """Bulletin -> its ORG mentions (first annotation of each section), and gold ORG same_as pairs."""
+    docs: dict[str, list[Mention]] = defaultdict(list)
+    same_as: list[tuple[str, str]] = []
+    for task in json.loads((ROOT / "annotations" / "tasks.json").read_text(encoding="utf-8")):
+        result = task["annotations"][0]["result"]
+        orgs = {r["id"]: r["value"]["text"] for r in result if r["type"] == "labels" and r["value"]["labels"][0] == "ORG"}
+        for rid, surface in orgs.items():
+            docs[task["data"]["source"]].append((f"{task['id']}:{rid}", surface))
+        for r in result:
+            if r["type"] == "relation" and "same_as" in r.get("labels", []) and r["from_id"] in orgs and r["to_id"] in orgs:
+                same_as.append((f"{task['id']}:{r['from_id']}", f"{task['id']}:{r['to_id']}"))
+    return docs, same_as
+
+
+def jsonl_documents(ids: set[str]) -> tuple[dict[str, list[Mention]], list[tuple[str, str]]]:
+    """data/*.jsonl records: the ORG mentions of the ``ids`` records, and ORG same_as pairs of any."""
+    docs: dict[str, list[Mention]] = {}
+    same_as: list[tuple[str, str]] = []
+    for path in sorted((ROOT / "data").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            spans = record["spans"]
+            for rel in record.get("relations", []):
+                a, b = spans[rel["from"]], spans[rel["to"]]
+                if rel["label"] == "same_as" and a["label"] == b["label"] == "ORG":
+                    same_as.append((f"{record['id']}:{rel['from']}", f"{record['id']}:{rel['to']}"))
+            if record["id"] in ids:
+                docs[record["id"]] = [(f"{record['id']}:{k}", record["text"][s["start"]:s["end"]])
+                                      for k, s in enumerate(spans) if s["label"] == "ORG"]
+    return docs, same_as
+
+
+def score(docs: dict[str, list[Mention]], groups: dict[str, list[set[str]]], same_as: list[tuple[str, str]]) -> dict[str, Any]:
+    """Precision/recall of "same organization" over mention pairs, for the resolver and the baseline."""
+    joined = {frozenset(p) for p in same_as}
+    counts = {name: {"all": [0, 0, 0], "different_names": [0, 0, 0]} for name in ("resolver", "same_surface")}
+    errors: list[dict[str, str]] = []
+    for doc, mentions in sorted(docs.items()):
+        resolved = resolve_document(s for _, s in mentions)
+        group_of = {n: k for k, g in enumerate(groups.get(doc, [])) for n in g}
+        for (ida, a), (idb, b) in combinations(mentions, 2):
+            gold = a == b or frozenset((ida, idb)) in joined or (a in group_of and group_of.get(a) == group_of.get(b))
+            found = {"resolver": resolved[a].name == resolved[b].name, "same_surface": a == b}
+            for name, said in found.items():
+                for scope in ("all", "different_names") if a != b else ("all",):
+                    tp_fp_fn = counts[name][scope]
+                    tp_fp_fn[0] += gold and said
+                    tp_fp_fn[1] += said and not gold
+                    tp_fp_fn[2] += gold and not said
+            if a != b and gold != found["resolver"]:
+                first, second = sorted((a, b))
+                error = {"document": doc, "a": first, "b": second, "gold": "same" if gold else "different",
+                         "resolver": f"{resolved[first].name} | {resolved[second].name}"}
+                if error not in errors:
+                    errors.append(error)
+    out: dict[str, Any] = {"documents": len(docs), "mentions": sum(len(m) for m in docs.values())}
+    for name, scopes in counts.items():
+        out[name] = {}
+        for scope, (tp, fp, fn) in scopes.items():
+            p = tp / (tp + fp) if tp + fp else 1.0
+            r = tp / (tp + fn) if tp + fn else 1.0
+            out[name][scope] = {"pairs_same_gold": tp + fn, "true_pos": tp, "false_pos": fp, "false_neg": fn,
+                                "precision": round(p, 4), "recall": round(r, 4),
+                                "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+    out["errors"] = errors
+    return out
+
+
+def main() -> None:
+    """Score the tasks.json bulletins and each synthetic sample; print and write the results."""
+    groups, held_out = read_gold(ROOT / "annotations" / "org_aliases.tsv")
+    tasks, task_same_as = task_documents()
+    synthetic, jsonl_same_as = jsonl_documents({i for ids in held_out.values() for i in ids})
+    results: dict[str, Any] = {
+        "command": COMMAND,
+        "gold": "annotations/org_aliases.tsv (hand-judged groups) + gold ORG same_as relations",
+        "gold_org_same_as_relations": len(task_same_as) + len(jsonl_same_as),
+        "development": score(tasks, groups, task_same_as),
+    }
+    for sample, ids in held_out.items():
+        results[sample] = score({i: synthetic[i] for i in ids}, groups, jsonl_same_as)
+    results["held_out_first_run"] = FIRST_RUN
+    path = ROOT / "bench" / "results" / "aliases.json"
+    with atomic_path(path) as tmp:  # a failed run leaves the last results whole
+        tmp.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    for part in ("development", *held_out):
+        r = results[part]
+        print(f"{part}: {r['documents']} documents, {r['mentions']} ORG mentions")
+        for name in ("resolver", "same_surface"):
+            for scope, s in r[name].items():
+                print(f"  {name:<13} {scope:<16} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}"
+                      f"  (gold-same pairs {s['pairs_same_gold']}, fp {s['false_pos']}, fn {s['false_neg']})")
+        for e in r["errors"]:
+            print(f"    {e['gold']:>9}: {e['a']} / {e['b']}  -> {e['resolver']}")
+    print(f"gold ORG same_as relations found: {results['gold_org_same_as_relations']}; wrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
