@@ -107,7 +107,7 @@ def test_cv_never_reads_the_test_splits(tmp_path, monkeypatch, gold_records):
     forbidden = {r.id for s in ("test", "province_test") for r, _ in splits[s]}
     seen = set()
 
-    def fake_cross_validate(examples_, recipe, folds, seeds, synthetic, log):
+    def fake_cross_validate(examples_, recipe, folds, seeds, synthetic, log, **options):
         seen.update(r.id for r, _ in examples_)
         seen.update(r.id for r, _ in synthetic)
         return {"folds": folds, "seeds": [0], "sections": 0, "spans": 0, "collapsed": [],
