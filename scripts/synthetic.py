@@ -9,28 +9,15 @@ usage:
 """
 from __future__ import annotations
 
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
+from civic_ner.grounded import read_items  # one reader of ### id key=value blocks
 from civic_ner.inline import InlineError, parse_inline
 from civic_ner.rules import rule_spans
 
-HEAD_RE = re.compile(r"^### (\S+)((?: +\w+=\S+)*) *\n", re.MULTILINE)
 MIN_CHARS, MAX_CHARS = 250, 600
-
-
-def read_items(path: Path) -> list[tuple[str, dict[str, str], str]]:
-    """(id, attributes, marked body) of every block in ``path``."""
-    content = path.read_text(encoding="utf-8")
-    heads = list(HEAD_RE.finditer(content))
-    items = []
-    for head, nxt in zip(heads, heads[1:] + [None]):
-        body = content[head.end() : nxt.start() if nxt else len(content)].strip("\n")
-        attrs = dict(pair.split("=", 1) for pair in head.group(2).split())
-        items.append((head.group(1), attrs, body))
-    return items
 
 
 def check(paths: list[Path]) -> int:
