@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 
 from civic_ner import corpus
-from civic_ner.grounded import read_items
-from civic_ner.inline import parse_inline, to_inline, write_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "annotations" / "grounded" / "work"
@@ -25,7 +23,7 @@ EDITS = sorted((ROOT / "annotations" / "grounded").glob("edits*.tsv"))
 """edits-pass2.tsv (second-pass disagreements), edits-consistency.tsv (the same string labelled
 differently across items), ... : read in name order."""
 sys.path.insert(0, str(ROOT / "scripts"))
-from adjudicate_synthetic import apply  # noqa: E402
+from adjudicate_synthetic import adjudicate_batches  # noqa: E402
 
 
 def read_edits(paths: list[Path]) -> tuple[list, list, list]:
@@ -50,21 +48,10 @@ def _read_edit_file(path: Path, drop: list, reshape: list, add: list) -> None:
 
 
 def main() -> None:
-    drop, reshape, add = read_edits(EDITS)
-    gold_dir = WORK / "gold"
-    gold_dir.mkdir(parents=True, exist_ok=True)
-    records, log = [], []
-    for path in sorted((WORK / "pass1").glob("batch-*.md")):
-        blocks = {}
-        for sid, attrs, marked in read_items(path):
-            text, spans = parse_inline(marked, f"{path.name}: {sid}")
-            spans = apply(sid, text, spans, log, drop, reshape, add)
-            head = " ".join([sid, *(f"{k}={v}" for k, v in attrs.items())])
-            blocks[head] = to_inline(text, spans)
-            meta = {"grounded": True, "province": attrs.get("province", ""), "topic": attrs.get("topic", ""),
-                    "form": attrs.get("form", ""), "writer": attrs.get("writer", ""), "source_url": attrs.get("source", "")}
-            records.append(corpus.Record(sid, text, spans, f"grounded/{path.stem}", meta))
-        write_blocks(gold_dir / path.name, blocks)
+    records, log = adjudicate_batches(WORK, "grounded", lambda attrs: {
+        "grounded": True, "province": attrs.get("province", ""), "topic": attrs.get("topic", ""),
+        "form": attrs.get("form", ""), "writer": attrs.get("writer", ""), "source_url": attrs.get("source", ""),
+    }, read_edits(EDITS), keep_header=True)
     target = ROOT / "annotations" / "grounded.json"
     corpus.save_tasks(target, records)
     corpus.load_grounded(target, [])  # validate what we wrote: provinces, URLs, held-out pages

@@ -85,19 +85,29 @@ def apply(sid: str, text: str, spans: list[Span], log: list[str], drop=None, res
     return sorted(spans)
 
 
-def main() -> None:
-    gold_dir = ROOT / "annotations/synthetic/work/gold"
+def adjudicate_batches(work: Path, corpus_name: str, meta_of, edits=(None, None, None), keep_header: bool = False):
+    """pass1/batch-*.md of ``work`` + the edits -> gold/*.md (inline marks, for review) and the records;
+    shared by the synthetic and the grounded corpus. ``meta_of(attrs)`` gives a task's data fields."""
+    gold_dir = work / "gold"
     gold_dir.mkdir(parents=True, exist_ok=True)
     records, log = [], []
-    for path in sorted((ROOT / "annotations/synthetic/work/pass1").glob("batch-*.md")):
+    for path in sorted((work / "pass1").glob("batch-*.md")):
         blocks = {}
         for sid, attrs, marked in read_items(path):
             text, spans = parse_inline(marked, f"{path.name}: {sid}")
-            spans = apply(sid, text, spans, log)
-            blocks[sid] = to_inline(text, spans)
-            meta = {"synthetic": True, "province": attrs.get("province", ""), "topic": attrs.get("topic", "")}
-            records.append(corpus.Record(sid, text, spans, f"synthetic/{path.stem}", meta))
+            spans = apply(sid, text, spans, log, *edits)
+            head = " ".join([sid, *(f"{k}={v}" for k, v in attrs.items())]) if keep_header else sid
+            blocks[head] = to_inline(text, spans)
+            records.append(corpus.Record(sid, text, spans, f"{corpus_name}/{path.stem}", meta_of(attrs)))
         write_blocks(gold_dir / path.name, blocks)
+    return records, log
+
+
+def main() -> None:
+    records, log = adjudicate_batches(
+        ROOT / "annotations/synthetic/work", "synthetic",
+        lambda attrs: {"synthetic": True, "province": attrs.get("province", ""), "topic": attrs.get("topic", "")},
+    )
     corpus.save_tasks(ROOT / "annotations/synthetic.json", records)
     corpus.load_annotations(ROOT / "annotations/synthetic.json")  # validate what we wrote
     print("\n".join(log))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from civic_ner.grounded import PROVINCES, held_out_reason, item_problems, read_items
 from civic_ner.inline import InlineError, parse_inline
-from civic_ner.rules import rule_spans
+from civic_ner.rules import disagreements as rule_disagreements
 
 RUN = 12  # a shared run of this many characters is a copied phrase
 
@@ -52,12 +52,11 @@ def _names_masked(text: str, spans) -> str:
 
 
 def _rule_differences(where: str, text: str, spans) -> list[str]:
-    marked = {(s.start, s.end, s.label) for s in spans if s.label in ("MONEY", "COUNT")}
-    ruled = {(s.start, s.end, s.label) for s in rule_spans(text)}
+    unmarked, unruled = rule_disagreements(text, spans)
     out = []
-    for start, end, label in sorted(ruled - marked):
+    for start, end, label in ((s.start, s.end, s.label) for s in unmarked):
         out.append(f"{where}: note: rules find {label} {text[start:end]!r}, not marked so (…{text[max(0, start - 8):end + 8]}…)")
-    for start, end, label in sorted(marked - ruled):
+    for start, end, label in ((s.start, s.end, s.label) for s in unruled):
         out.append(f"{where}: note: marked {label} {text[start:end]!r}, rules do not find it (…{text[max(0, start - 8):end + 8]}…)")
     return out
 

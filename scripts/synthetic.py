@@ -15,7 +15,7 @@ from pathlib import Path
 
 from civic_ner.grounded import read_items  # one reader of ### id key=value blocks
 from civic_ner.inline import InlineError, parse_inline
-from civic_ner.rules import rule_spans
+from civic_ner.rules import disagreements as rule_disagreements
 
 MIN_CHARS, MAX_CHARS = 250, 600
 
@@ -48,11 +48,10 @@ def check(paths: list[Path]) -> int:
             provinces[attrs.get("province", "?")] += 1
             chars += len(text)
             labels.update(s.label for s in spans)
-            marked_numbers = {(s.start, s.end, s.label) for s in spans if s.label in ("MONEY", "COUNT")}
-            ruled = {(s.start, s.end, s.label) for s in rule_spans(text)}
-            for start, end, label in sorted(ruled - marked_numbers):
+            unmarked, unruled = rule_disagreements(text, spans)
+            for start, end, label in ((s.start, s.end, s.label) for s in unmarked):
                 print(f"{where}: rules find {label} {text[start:end]!r} that is not marked so (check: …{text[max(0, start - 8):end + 8]}…)")
-            for start, end, label in sorted(marked_numbers - ruled):
+            for start, end, label in ((s.start, s.end, s.label) for s in unruled):
                 print(f"{where}: marked {label} {text[start:end]!r} that the rules do not find (check: …{text[max(0, start - 8):end + 8]}…)")
     print(f"{len(seen)} items, {chars} characters, {sum(labels.values())} spans {dict(labels)}, {len(provinces)} provinces")
     print(f"{errors} errors")

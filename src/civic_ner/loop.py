@@ -136,7 +136,7 @@ def retrain(
         by_split = corpus.build_dataset(annotations, config.data_dir, synthetic=corpus.synthetic_beside(annotations),
                                         grounded=corpus.grounded_beside(annotations))
         log(corpus.stats_table(by_split))
-    gate_split = load_examples(config.data_dir, synthetic=False)["dev"]
+    gate_split = load_examples(config.data_dir, written=False)["dev"]
 
     old_scores = None
     old_model = current / "model"

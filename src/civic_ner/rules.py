@@ -167,3 +167,11 @@ def rule_spans(text: str) -> list[Span]:
         if all(c.end <= s.start or c.start >= s.end for s in money):
             kept.append(c)
     return sorted(kept)
+
+
+def disagreements(text: str, spans: list[Span]) -> tuple[list[Span], list[Span]]:
+    """MONEY/COUNT the rules find but the annotation lacks, and those it marks that the rules miss:
+    what a writer re-reads before an item is accepted (scripts/synthetic.py, scripts/grounded.py)."""
+    marked = {s for s in spans if s.label in ("MONEY", "COUNT")}
+    ruled = set(rule_spans(text))
+    return sorted(ruled - marked), sorted(marked - ruled)

@@ -37,9 +37,9 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_examples(data_dir: str | Path, synthetic: bool = True) -> dict[str, list[Example]]:
+def load_examples(data_dir: str | Path, written: bool = True) -> dict[str, list[Example]]:
     """train/dev/test (required, non-empty, known labels), and the written training splits
-    (synthetic, grounded; skipped with ``synthetic=False``) and province_test when present."""
+    (synthetic, grounded; skipped with ``written=False``) and province_test when present."""
     from .dataset import load_corpus, to_examples
 
     data_dir = Path(data_dir)
@@ -49,7 +49,7 @@ def load_examples(data_dir: str | Path, synthetic: bool = True) -> dict[str, lis
     corpus = load_corpus(data_dir)
     out: dict[str, list[Example]] = {}
     for split in ("train", "dev", "test", "synthetic", "grounded", "province_test"):
-        if split in WRITTEN_SPLITS and not synthetic:
+        if split in WRITTEN_SPLITS and not written:
             continue
         if split not in corpus:
             if split in ("train", "dev", "test"):
@@ -394,7 +394,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
 
     started = time.time()
     output_dir = Path(output_dir)
-    splits = load_examples(config.data_dir, synthetic=config.synthetic or config.grounded)
+    splits = load_examples(config.data_dir, written=config.synthetic or config.grounded)
     written = written_for(config, splits)
     train_examples = [ex for s in config.train_splits for ex in splits[s]]
     # a held-out dev split is scored after every fine-tuning epoch (the curve shows whether training is stable)
