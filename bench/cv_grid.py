@@ -249,7 +249,10 @@ def cmd_run(args) -> None:
 
     real, _ = load_examples_file(args.examples)
     folds = args.folds
-    assignment = fold_of_examples(real, folds)
+    assignment = fold_of_examples(real, folds)  # the folds the runs were dealt with
+    if args.gold:  # score against later (adjudicated) gold; the folds stay those of --examples
+        newer = {r.id: r for r, _ in load_examples_file(args.gold)[0]}
+        real = [(replace(r, spans=newer[r.id].spans), f) for r, f in real]
     done = set()
     if Path(args.out).exists():
         for line in Path(args.out).read_text(encoding="utf-8").splitlines():
@@ -302,12 +305,16 @@ def cmd_check(args) -> None:
 
 
 def cmd_summarize(args) -> None:
+    from civic_ner.consistency import propagate_by_document
     from civic_ner.cv import FoldRun, fold_of_examples, format_cv, summarize
     from civic_ner.types import Span
 
     real, _ = load_examples_file(args.examples)
     folds = args.folds
-    assignment = fold_of_examples(real, folds)
+    assignment = fold_of_examples(real, folds)  # the folds the runs were dealt with
+    if args.gold:  # score against later (adjudicated) gold; the folds stay those of --examples
+        newer = {r.id: r for r, _ in load_examples_file(args.gold)[0]}
+        real = [(replace(r, spans=newer[r.id].spans), f) for r, f in real]
     by_recipe: dict[str, dict[tuple[int, int], dict]] = {}
     for path in args.results:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -330,15 +337,18 @@ def cmd_summarize(args) -> None:
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
     tables = {}
     text_of = {r.id: r.text for r, _ in real}
+    lac_of = {r.id: f["lac"] for r, f in real}
+    source_of = {r.id: r.source for r, _ in real}
 
     def to_spans(ids, docs):
         spans = [[Span(*s) for s in doc] for doc in docs]
         if not args.span_rules:  # the runs saved what the network decoded; the shipped Tagger adds the span rules
             return spans
-        from civic_ner.span_rules import drop_clutter, split_adjacent_quotes
+        from civic_ner.span_rules import apply_span_rules
 
         cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
-        return [drop_clutter(text_of[i], split_adjacent_quotes(text_of[i], doc, cut)) for i, doc in zip(ids, spans)]
+        return [apply_span_rules(text_of[i], doc, cut, lac_of[i] if args.span_rules == "all" else None)
+                for i, doc in zip(ids, spans)]
 
     used = sorted(k - 1 for k in args.only_folds) if args.only_folds else list(range(folds))
     if args.only_folds:  # score only the units of the folds that ran: a partial CV, said so in the output
@@ -350,8 +360,13 @@ def cmd_summarize(args) -> None:
         for seed in seeds:
             for fold in used:
                 row = rows[(seed, fold)]
-                runs.append(FoldRun(seed, fold, row["seconds"], to_spans(row["ids"], row["predicted"]),
-                                    to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None))
+                raw = to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None
+                if args.consistency_labels and raw is not None:  # consistency redone after the span rules, as the Tagger
+                    predicted = propagate_by_document([text_of[i] for i in row["ids"]], raw,
+                                                      [source_of[i] for i in row["ids"]], args.consistency_labels)
+                else:
+                    predicted = to_spans(row["ids"], row["predicted"])
+                runs.append(FoldRun(seed, fold, row["seconds"], predicted, raw))
         if not runs:
             print(f"{recipe}: no complete seed ({len(rows)} folds done)")
             continue
@@ -445,11 +460,17 @@ def main() -> None:
     p.add_argument("results", nargs="+")
     p.add_argument("--examples", required=True)
     p.add_argument("--json", default=None)
+    p.add_argument("--gold", default=None,
+                   help="an export with newer gold spans of the same units (scored against; folds still from --examples)")
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
                    help="score only these folds (1-based) when the others did not run: a partial CV")
-    p.add_argument("--span-rules", action="store_true",
-                   help="apply civic_ner.span_rules to the saved predictions (as the shipped Tagger does)")
+    p.add_argument("--span-rules", nargs="?", const="all", choices=["all", "no-completion"], default=None,
+                   help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
+                        "does (default when the flag is given), or all but the word completion (an ablation row)")
+    p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=None,
+                   help="redo document consistency on the saved predictions (after the span rules, as the Tagger "
+                        "does) for these labels only, instead of the run's own ORG+PROGRAM consistency")
     p.add_argument("--markdown", default=None, help="write the ablation table here")
     p.add_argument("--mixes", nargs="*", default=None,
                    help="feature-CRF weights whose mixed rows the table keeps (default: all), e.g. --mixes 0.5")

@@ -610,6 +610,39 @@ def test_names_in_their_own_quotes_are_cut_apart():
     assert [text[s.start:s.end] for s in pieces] == ["送温暖行", "助学行", "金秋助学", "爱心送考"]
 
 
+def _word_tags(words: list[str]) -> list[str]:
+    """LAC-style B/I/E/S tags for a segmentation given as words."""
+    tags = []
+    for w in words:
+        tags += ["S-n"] if len(w) == 1 else ["B-n"] + ["I-n"] * (len(w) - 2) + ["E-n"]
+    return tags
+
+
+def test_a_program_cut_inside_a_word_is_completed_to_the_word_end():
+    from civic_ner.span_rules import apply_span_rules, complete_words
+    from civic_ner.types import Span
+
+    words = ["开展", "“", "阳光", "就业", "行动", "”", "和", "送温暖", "、", "帮扶", "中心", "大病救助工程", "。"]
+    text = "".join(words)
+    tags = _word_tags(words)
+    make = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
+    at = text.index
+    cut_action = Span(at("阳光"), at("行动") + 1, "PROGRAM")  # 阳光就业行|动
+    cut_warmth = Span(at("送温暖"), at("送温暖") + 2, "PROGRAM")  # 送温|暖
+    org_cut = Span(at("帮扶"), at("中心") + 1, "ORG")  # ORG spans are left alone
+    long_rest = Span(at("大病救助工程"), at("大病救助工程") + 2, "PROGRAM")  # 4 characters missing: not a slip
+    whole = Span(at("阳光"), at("行动") + 2, "PROGRAM")
+    done = complete_words(text, [cut_action, cut_warmth, org_cut, long_rest], tags, make)
+    assert [text[s.start:s.end] for s in done] == ["阳光就业行动", "送温暖", "帮扶中", "大病"]
+    assert complete_words(text, [whole], tags, make) == [whole]
+    # never into the next span: 送温 followed by a span starting at 暖 stays as it is
+    warm = Span(at("送温暖") + 2, at("送温暖") + 3, "PROGRAM")
+    assert complete_words(text, [cut_warmth, warm], tags, make)[0] == cut_warmth
+    # without a segmentation, apply_span_rules skips the completion
+    assert apply_span_rules(text, [cut_warmth], make) == [cut_warmth]
+    assert apply_span_rules(text, [cut_warmth], make, tags)[0].end == at("送温暖") + 3
+
+
 def test_no_gold_span_breaks_a_span_rule(gold_records):
     """The rules only remove what the guide says is never an entity: every gold span passes them."""
     import json
@@ -625,3 +658,32 @@ def test_no_gold_span_breaks_a_span_rule(gold_records):
         spans = [Span(s["start"], s["end"], s["label"]) for s in row["spans"]]
         assert drop_clutter(row["text"], spans) == spans, row["id"]
         assert split_adjacent_quotes(row["text"], spans, lambda a, b, s: Span(a, b, s.label)) == spans, row["id"]
+
+
+def test_document_consistency_propagates_only_its_labels():
+    """consistency_labels: [PROGRAM] (the shipped choice) labels a program name found once at its other
+    occurrences, and leaves organization names alone."""
+    from civic_ner.prediction import _propagate_entities
+    from civic_ner.types import Entity
+
+    text = "市妇联开展“春蕾计划”。市妇联表示，春蕾计划今年资助200名女童。"
+    first_org, first_program = text.index("市妇联"), text.index("春蕾计划")
+    found = [[Entity(first_org, first_org + 3, "ORG", 0.9), Entity(first_program, first_program + 4, "PROGRAM", 0.8)]]
+    only_program = _propagate_entities([text], found, None, ("PROGRAM",))[0]
+    both = _propagate_entities([text], found, None, ("ORG", "PROGRAM"))[0]
+    surfaces = lambda doc: sorted((text[e.start:e.end], e.start) for e in doc)  # noqa: E731
+    assert surfaces(only_program) == sorted([("市妇联", first_org), ("春蕾计划", first_program),
+                                            ("春蕾计划", text.rindex("春蕾计划"))])
+    assert ("市妇联", text.rindex("市妇联")) in surfaces(both)
+
+
+def test_consistency_labels_are_checked_at_load(tmp_path):
+    from civic_ner.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("consistency_labels: [MONEY]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="consistency_labels"):
+        load_config(path)
+    path.write_text("consistency_labels: [PROGRAM]\nrelation_model: cues\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.consistency_labels == ["PROGRAM"] and config.relation_model == "cues"

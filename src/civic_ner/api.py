@@ -55,6 +55,7 @@ class Doc:
     text: str
     entities: list[Entity] = field(default_factory=list)
     source: str | None = None
+    relation_model: Any = field(default=None, repr=False, compare=False)  # None: the facts layer's cues
     _facts: list | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -75,7 +76,7 @@ class Doc:
         if self._facts is None:
             from .facts import document_facts
 
-            self._facts = document_facts(self.text, self.spans)
+            self._facts = document_facts(self.text, self.spans, self.relation_model)
         return self._facts
 
     def relations(self):
@@ -118,9 +119,10 @@ class NER:
     the cleaned text. Pass ``clean=False`` to tag a text exactly as given.
     """
 
-    def __init__(self, tagger, model_dir: str | Path | None = None, clean: bool = True) -> None:
+    def __init__(self, tagger, model_dir: str | Path | None = None, clean: bool = True, relation_model: Any = None) -> None:
         self.tagger = tagger
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.relation_model = relation_model
         self.clean = clean
         self._version: str | None = None
 
@@ -176,7 +178,7 @@ class NER:
         pieces: list[tuple[int, int, str]] = []  # (doc index, offset, piece)
         for index, (text, _) in enumerate(docs):
             pieces.extend((index, offset, piece) for offset, piece in long_text_pieces(text))
-        out = [Doc(text, [], source) for text, source in docs]
+        out = [Doc(text, [], source, self.relation_model) for text, source in docs]
         # predict a bounded number of characters at a time, so that one huge document stays flat
         group: list[tuple[int, int, str]] = []
         size = 0
@@ -200,6 +202,8 @@ class NER:
 
 def load(model_dir: str | Path, device: str | None = None, clean: bool = True) -> NER:
     """Load a model directory written by ``civic-ner train`` (raises ``ModelDirError`` if it is not one)."""
+    from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return NER(Tagger.from_dir(model_dir, device=device), model_dir, clean=clean)
+    return NER(Tagger.from_dir(model_dir, device=device), model_dir, clean=clean,
+               relation_model=load_relation_model(model_dir))

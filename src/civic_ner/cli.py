@@ -228,6 +228,27 @@ def cmd_trim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relations(args: argparse.Namespace) -> int:
+    """Fit (or refit) the learned relation model of an existing model directory from the relation
+    layer of the splits the model trained on: relations grow without retraining the tagger."""
+    from .config import TrainConfig
+    from .corpus import load_split
+    from .dataset import DataError
+    from .model_dir import save_relation_model, trained_splits
+    from .training import fit_relation_model
+
+    splits = [s for s in trained_splits(args.model) if s != "synthetic"]  # synthetic items carry no relations
+    records = [r for s in splits for r in load_split(args.data_dir, s)]
+    config = TrainConfig(relation_model="learned")
+    model = fit_relation_model(config, records)
+    if model is None:
+        raise DataError(f"{args.data_dir}: no relations in the splits {', '.join(splits)} that {args.model} trained on")
+    save_relation_model(args.model, model)
+    print(f"{args.model}/relations.json: relation model from {sum(len(r.relations) for r in records)} relations "
+          f"in {len(records)} sections of {', '.join(splits)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civic-ner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument("--int8", action="store_true", help="mark the copy to load with dynamic int8 quantization")
     precision.add_argument("--bf16", action="store_true", help="mark the copy to load in bf16 (CPUs with AMX/AVX512-BF16)")
     p.set_defaults(func=cmd_trim)
+    p = sub.add_parser("relations", help="fit the learned relation model of a model directory (relations.json)")
+    p.add_argument("--model", required=True, help="a model directory written by train.py")
+    p.add_argument("--data-dir", default="data", help="where the splits the model trained on are (default: %(default)s)")
+    p.set_defaults(func=cmd_relations)
     add_predict_commands(sub)  # predict, facts
     return parser
 

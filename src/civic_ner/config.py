@@ -41,6 +41,10 @@ class TrainConfig:
     crf: bool = _key(True, "CRF output layer (else per-character softmax)")
     dropout: float = _key(0.2, "dropout on the fused character vectors", low=0.0, high=1.0, high_open=True)
     consistency: bool = _key(True, "label a predicted ORG/PROGRAM name at its other occurrences in the document")
+    consistency_labels: list = _key(None, "the labels document consistency propagates (ORG, PROGRAM or both)",
+                                    factory=lambda: ["ORG", "PROGRAM"])
+    relation_model: str = _key("learned", "facts layer: a relation model learned from the training text's relations, "
+                               "or the cues alone", choices=("learned", "cues"))
     crf_ensemble: float = _key(0.0, "weight of a feature CRF's marginals mixed into the network's (0: none)", low=0.0,
                                high=1.0, high_open=True)
     probe_epochs: int = _key(60, "stage 1: epochs training the head on a frozen encoder (0: skip)", low=0, high=10000)
@@ -198,6 +202,8 @@ def check_config(config: TrainConfig, where: str | Path = "<config>") -> None:
     unknown = [g for g in config.features if g not in ALL_GROUPS]
     if unknown:
         raise ConfigError(f"{where}: features: unknown group(s) {', '.join(unknown)} (known: {', '.join(ALL_GROUPS)})")
+    if not config.consistency_labels or any(l not in ("ORG", "PROGRAM") for l in config.consistency_labels):
+        raise ConfigError(f"{where}: consistency_labels: {config.consistency_labels!r}; use a non-empty subset of [ORG, PROGRAM]")
     bad_splits = [s for s in config.train_splits if s not in ("train", "dev")]
     if bad_splits or not config.train_splits:
         raise ConfigError(f"{where}: train_splits: {config.train_splits!r}; use [train] or [train, dev]")

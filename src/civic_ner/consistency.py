@@ -62,7 +62,8 @@ def propagate(texts: Sequence[str], predicted: Sequence[Sequence[Span]], labels:
 
 
 def propagate_by_document(
-    texts: Sequence[str], predicted: Sequence[Sequence[Span]], documents: Sequence[str]
+    texts: Sequence[str], predicted: Sequence[Sequence[Span]], documents: Sequence[str],
+    labels: Sequence[str] = PROPAGATED_LABELS,
 ) -> list[list[Span]]:
     """:func:`propagate` within each group of texts that share a document key (a source file)."""
     groups: dict[str, list[int]] = {}
@@ -70,6 +71,6 @@ def propagate_by_document(
         groups.setdefault(doc, []).append(index)
     out: list[list[Span]] = [list(p) for p in predicted]
     for indices in groups.values():
-        for index, spans in zip(indices, propagate([texts[i] for i in indices], [predicted[i] for i in indices])):
+        for index, spans in zip(indices, propagate([texts[i] for i in indices], [predicted[i] for i in indices], labels)):
             out[index] = spans
     return out

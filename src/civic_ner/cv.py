@@ -286,7 +286,8 @@ def model_variants(config, train, test, pool: dict[str, list[Example]], seed: in
     for weight in crf_weights:
         tagger.crf_weight = weight
         raw = tagger.predict_spans(texts, cfg.eval_batch_size, features=feats)
-        predicted = propagate_by_document(texts, raw, [r.source for r, _ in test]) if cfg.consistency else raw
+        documents = [r.source for r, _ in test]
+        predicted = propagate_by_document(texts, raw, documents, cfg.consistency_labels) if cfg.consistency else raw
         out[weight] = (predicted, raw)
     history = result.history
     del result, tagger

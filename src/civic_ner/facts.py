@@ -127,9 +127,12 @@ def _coordinated(text: str, spans: Sequence[Span], index: int) -> list[int]:
     return group
 
 
-def extract_relations(text: str, spans: Sequence[Span]) -> list[Relation]:
-    """Relations between ``spans`` (sorted, non-overlapping) of one section, by cues; indices refer
-    to ``spans``."""
+def extract_relations(text: str, spans: Sequence[Span], model: Any = None) -> list[Relation]:
+    """Relations between ``spans`` (sorted, non-overlapping) of one section; indices refer to
+    ``spans``. By cues, or by a learned ``model`` (:class:`civic_ner.relation_model.RelationModel`,
+    ``relations.json`` of a model directory) when one is given: the one entry point for both."""
+    if model is not None:
+        return list(model.predict(text, spans))
     return list(_Section(text, spans).relations)
 
 
@@ -354,12 +357,13 @@ def _parts_and_repeats(text: str, spans: Sequence[Span], sent_of: list[int]) -> 
 # ---------------------------------------------------------------- facts of a document
 
 
-def document_facts(text: str, spans: Sequence[Span]) -> list[Fact]:
-    """The facts of one text, each with the sentence that holds its later end."""
+def document_facts(text: str, spans: Sequence[Span], model: Any = None) -> list[Fact]:
+    """The facts of one text, each with the sentence that holds its later end (``model``: as for
+    :func:`extract_relations`)."""
     spans = sorted(spans)
     sentences = sentence_bounds(text)
     facts = []
-    for rel in extract_relations(text, spans):
+    for rel in extract_relations(text, spans, model):
         a, b = spans[rel.source], spans[rel.target]
         s = sentences[_index_of(sentences, max(a.start, b.start))]
         facts.append(Fact(rel.label, a, b, s[0], s[1]))

@@ -38,6 +38,8 @@ ENCODER_CONFIG = f"{ENCODER_DIR}/config.json"
 ENCODER_WEIGHTS = f"{ENCODER_DIR}/model.safetensors"
 HEAD_FILE = "head.safetensors"
 CRF_FILE = "crf.crfsuite"
+RELATIONS_FILE = "relations.json"
+"""The learned relation model (JSON weights); without it the facts layer uses its cues."""
 CARD_FILE = "README.md"
 REQUIRED_FILES = (ENCODER_CONFIG, ENCODER_WEIGHTS, HEAD_FILE)
 
@@ -121,6 +123,7 @@ class Loaded:
     arch: Any
     device: Any
     consistency: bool
+    consistency_labels: tuple[str, ...]
     crf: Any
     crf_weight: float
 
@@ -145,7 +148,8 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     crf, weight = load_crf(path, meta)
-    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), crf, weight)
+    labels = tuple(meta.get("consistency_labels", ("ORG", "PROGRAM")))  # directories before 0.3: both
+    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight)
 
 
 def _network(path: Path, arch):
@@ -190,6 +194,26 @@ def load_crf(path: Path, meta: dict):
         raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
 
 
+def load_relation_model(path: str | Path):
+    """The learned relation model of a model directory, or None (the cues decide)."""
+    from .relation_model import RelationModel
+
+    file = Path(path) / RELATIONS_FILE
+    if not file.exists():
+        return None
+    try:
+        return RelationModel.load(file)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelDirError(f"{file}: cannot load the relation model ({exc})") from None
+
+
+def save_relation_model(path: str | Path, model) -> None:
+    """Write (atomically) or replace the relation model of an existing model directory."""
+    if not is_model_dir(path):
+        raise ModelDirError(f"{path}: not a civic-ner model directory")
+    model.save(Path(path) / RELATIONS_FILE)
+
+
 def trained_splits(path: str | Path) -> list[str]:
     """The splits a model trained on, from its civic_ner.json: the real ones, then the written ones it used."""
     config = read_meta(Path(path)).get("config", {})
@@ -206,7 +230,10 @@ def model_version(model_dir: str | Path) -> str:
     except (OSError, ValueError):
         meta = {}
     if isinstance(meta, dict) and meta.get("data_hash") and meta.get("created"):
-        return hashlib.sha256(f"{meta['data_hash']}|{meta['created']}".encode()).hexdigest()[:12]
+        key = f"{meta['data_hash']}|{meta['created']}"
+        if (model_dir / RELATIONS_FILE).exists():  # a relation model fitted later is a new version
+            key += "|" + hashlib.sha256((model_dir / RELATIONS_FILE).read_bytes()).hexdigest()
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
     digest = hashlib.sha256()
     found = False
     for name in (ENCODER_WEIGHTS, HEAD_FILE):
@@ -222,9 +249,11 @@ def model_version(model_dir: str | Path) -> str:
 # ---------------------------------------------------------------- write
 
 
-def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any = None, card: str | None = None) -> None:
+def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any = None, card: str | None = None,
+          relations: Any = None) -> None:
     """The files of a model directory into ``tmp`` (the inside of a :func:`civic_ner.fileio.atomic_dir`):
-    ``head`` and ``crf`` are weights and a FeatureCRF, or the files of another model directory to copy."""
+    ``head``, ``crf`` and ``relations`` are weights, a FeatureCRF and a RelationModel, or the files of
+    another model directory to copy."""
     encoder.save_pretrained(tmp / ENCODER_DIR, safe_serialization=True)
     if isinstance(head, Path):
         shutil.copy2(head, tmp / HEAD_FILE)
@@ -236,6 +265,10 @@ def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any
         shutil.copy2(crf, tmp / CRF_FILE)
     elif crf is not None:
         crf.save(tmp / CRF_FILE)
+    if isinstance(relations, Path):
+        shutil.copy2(relations, tmp / RELATIONS_FILE)
+    elif relations is not None:
+        relations.save(tmp / RELATIONS_FILE)
     tokenizer.save_pretrained(tmp)
     (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if card is not None:
@@ -254,6 +287,7 @@ def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str)
         "architecture": result.arch.to_dict(),
         "features_version": FEATURES_VERSION,
         "consistency": config.consistency,
+        "consistency_labels": list(config.consistency_labels),
         "base_model": config.model,
         "data_hash": hash_,
         "config": config.to_dict(),
@@ -263,7 +297,8 @@ def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str)
         meta["crf_ensemble"] = config.crf_ensemble
     head = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
     with fileio.atomic_dir(target) as tmp:
-        write(tmp, net.encoder, result.tokenizer, meta, head, result.crf, model_card(config, metrics, hash_))
+        write(tmp, net.encoder, result.tokenizer, meta, head, result.crf, model_card(config, metrics, hash_),
+              getattr(result, "relations", None))
 
 
 def _province_card(scores: dict | None) -> str:
@@ -288,7 +323,7 @@ def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
         f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
         f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
         f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
-        f"{' and document-level consistency' if config.consistency else ''}.\n\n"
+        f"{' and document-level consistency (' + ', '.join(config.consistency_labels) + ')' if config.consistency else ''}.\n\n"
         f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
         f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"
         f"{f', averaged over the last {config.average_last}' if config.average_last > 1 and not config.select_on_dev else ''})\n"

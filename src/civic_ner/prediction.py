@@ -36,7 +36,10 @@ def window_batches(encoded: Sequence, batch_size: int) -> list[list[int]]:
 class Scorer:
     """A trained network with its tokenizer and architecture: texts in, per-character tag scores out."""
 
-    def __init__(self, net, tokenizer, arch, device=None, consistency: bool = True, crf=None, crf_weight: float = 0.0) -> None:
+    def __init__(
+        self, net, tokenizer, arch, device=None, consistency: bool = True, crf=None, crf_weight: float = 0.0,
+        consistency_labels: Sequence[str] = ("ORG", "PROGRAM"),
+    ) -> None:
         self.net = net
         self.tokenizer = tokenizer
         self.arch = arch
@@ -44,6 +47,7 @@ class Scorer:
         self.pieces = unit_encoder(tokenizer, arch.tokenization)
         self.device = pick_device(device) if device is None or isinstance(device, str) else device
         self.consistency = consistency
+        self.consistency_labels = tuple(consistency_labels)
         self.crf = crf  # a FeatureCRF whose marginals are mixed in with ``crf_weight``
         self.crf_weight = crf_weight
 
@@ -132,7 +136,8 @@ class Tagger(Scorer):
         from .model_dir import load
 
         m = load(path, device, quantize, precision)
-        return cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf, crf_weight=m.crf_weight)
+        return cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf, crf_weight=m.crf_weight,
+                   consistency_labels=m.consistency_labels)
 
     # ------------------------------------------------------------ spans
 
@@ -148,10 +153,15 @@ class Tagger(Scorer):
         in the other texts of the same document (``documents``: a key per text; default: each text
         is its own document)."""
         from .alignment import char_units, unit_tags_to_spans
-        from .span_rules import drop_clutter, split_adjacent_quotes
+        from .span_rules import apply_span_rules
 
+        if features is None:
+            from .dataset import featurize
+
+            features = featurize(texts)
         out: list[list[Entity]] = []
-        for text, (probs, path) in zip(texts, self._scored(texts, batch_size, features, progress)):
+        scored = self._scored(texts, batch_size, features, progress)
+        for text, feats, (probs, path) in zip(texts, features, scored):
             units = char_units(text)
             index = {u[0]: k for k, u in enumerate(units)}
             entities = []
@@ -159,10 +169,10 @@ class Tagger(Scorer):
                 first, last = index[span.start], index[span.end - 1]
                 score = float(np.mean([probs[k, path[k]] for k in range(first, last + 1)]))
                 entities.append(Entity(span.start, span.end, span.label, score))
-            entities = split_adjacent_quotes(text, entities, lambda a, b, e: Entity(a, b, e.label, e.score))
-            out.append(drop_clutter(text, entities))  # never a URL piece or a span over a line break
+            make = lambda a, b, e: Entity(a, b, e.label, e.score)  # noqa: E731
+            out.append(apply_span_rules(text, entities, make, feats.get("lac")))
         if self.consistency:
-            out = _propagate_entities(texts, out, documents)
+            out = _propagate_entities(texts, out, documents, self.consistency_labels)
         return out
 
     def predict_spans(
@@ -172,7 +182,9 @@ class Tagger(Scorer):
         return [[e.span for e in doc] for doc in self.predict(texts, batch_size, documents=documents, features=features)]
 
 
-def _propagate_entities(texts: Sequence[str], predicted: list[list[Entity]], documents: Sequence[str] | None) -> list[list[Entity]]:
+def _propagate_entities(
+    texts: Sequence[str], predicted: list[list[Entity]], documents: Sequence[str] | None, labels: Sequence[str]
+) -> list[list[Entity]]:
     """Document consistency on entities: an added mention takes the best score of its surface."""
     from .consistency import propagate_by_document
 
@@ -182,7 +194,7 @@ def _propagate_entities(texts: Sequence[str], predicted: list[list[Entity]], doc
         for e in doc:
             key = (text[e.start : e.end], e.label)
             best[key] = max(best.get(key, 0.0), e.score)
-    spans = propagate_by_document(texts, [[e.span for e in doc] for doc in predicted], documents)
+    spans = propagate_by_document(texts, [[e.span for e in doc] for doc in predicted], documents, labels)
     out = []
     for text, doc, kept in zip(texts, predicted, spans):
         known = {e.span: e for e in doc}

@@ -120,12 +120,13 @@ class FitResult:
     best_epoch: int = 0
     device: str = "cpu"
     crf: Any = None  # the feature CRF mixed in at prediction (config crf_ensemble)
+    relations: Any = None  # the learned relation model (config relation_model), saved as relations.json
 
     def tagger(self, config: TrainConfig):
         from .prediction import Tagger
 
         return Tagger(self.net, self.tokenizer, self.arch, self.device, consistency=config.consistency,
-                      crf=self.crf, crf_weight=config.crf_ensemble)
+                      crf=self.crf, crf_weight=config.crf_ensemble, consistency_labels=config.consistency_labels)
 
 
 def _layer_of(name: str) -> int | None:
@@ -175,7 +176,8 @@ def fit(
     history: list[dict[str, Any]] = []
     if config.probe_epochs:
         history += probe(net, encoded, config, pad_id, device, log, progress)
-    tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency)
+    tagger = Tagger(net, tokenizer, arch, device, consistency=config.consistency,
+                    consistency_labels=config.consistency_labels)
 
     def dev_f1() -> float:
         predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
@@ -387,6 +389,23 @@ class TrainResult:
     best_epoch: int
 
 
+def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print):
+    """The relation model of ``config.relation_model: learned``, from the relations of ``records``
+    (training sections that carry a relation layer; one without relations is a negative example);
+    None for the cues."""
+    if config.relation_model != "learned":
+        return None
+    from .relation_model import RelationModel
+
+    annotated = [(r.text, r.spans, r.relations) for r in records]
+    if not any(r.relations for r in records):
+        log("relation model: no training section carries relations; the facts layer keeps its cues")
+        return None
+    model = RelationModel().fit(annotated)
+    log(f"relation model: learned from {sum(len(x[2]) for x in annotated)} relations in {len(annotated)} sections")
+    return model
+
+
 def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult:
     """Train on ``config.train_splits`` (+ synthetic), score dev and test, write ``model/`` and
     ``metrics.json`` atomically."""
@@ -400,6 +419,9 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     # a held-out dev split is scored after every fine-tuning epoch (the curve shows whether training is stable)
     dev = splits["dev"] if "dev" not in config.train_splits and splits["dev"] else None
     result = fit(config, train_examples, dev, written, log=log)
+    # the seeds' sections and the grounded items carry a relation layer (the synthetic items do not)
+    relation_sections = [r for r, _ in train_examples] + [r for r, _ in written if r.meta.get("grounded")]
+    result.relations = fit_relation_model(config, relation_sections, log)
     tagger = result.tagger(config)
     metrics = {
         "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),

@@ -33,7 +33,9 @@ from typing import Any
 
 from . import fileio
 from .alignment import CharTokenizer
-from .model_dir import CARD_FILE, CRF_FILE, ENCODER_DIR, ENCODER_WEIGHTS, HEAD_FILE, ModelDirError, read_meta, write
+from .model_dir import (
+    CARD_FILE, CRF_FILE, ENCODER_DIR, ENCODER_WEIGHTS, HEAD_FILE, RELATIONS_FILE, ModelDirError, read_meta, write,
+)
 from .errors import CivicNerError
 
 TRIM_META = "trimming.json"
@@ -292,8 +294,9 @@ def trim_model(
             f"tokenization and predictions unchanged on them). Original ids: `{TRIM_META}`.\n"
         )
     crf = model_dir / CRF_FILE if (model_dir / CRF_FILE).exists() else None
+    relations = model_dir / RELATIONS_FILE if (model_dir / RELATIONS_FILE).exists() else None
     with fileio.atomic_dir(output_dir) as tmp:
-        write(tmp, encoder, new_tokenizer, meta, model_dir / HEAD_FILE, crf, card)
+        write(tmp, encoder, new_tokenizer, meta, model_dir / HEAD_FILE, crf, card, relations)
         (tmp / TRIM_META).write_text(
             json.dumps({"vocab_before": vocab_before, "kept_original_ids": list(keep)}) + "\n", encoding="utf-8"
         )

@@ -1,0 +1,274 @@
+"""A learned relation model: a logistic regression over entity pairs, the cues among its features.
+
+Every plausible pair of one section is a candidate: an ORG/MONEY/COUNT and a PROGRAM/ORG/MONEY in
+one paragraph or in the sentence announcing the paragraph's list (runs, gives, amount_of, reaches),
+two numbers of one kind in one sentence (part_of), two equal numbers anywhere (same_as). Its
+features are what a reader looks at -- the cue extractor's verdict (:mod:`civic_ner.facts`),
+distance, order, the entities and the characters in between, the words on either side of the
+number, list structure, rates, participants -- and the model is scikit-learn's logistic regression,
+saved as JSON weights (``relations.json`` in a model directory, never pickled). Decoding keeps one
+owner per number, one whole per part, one earlier mention per repeat and every runner and giver
+above the threshold. Chosen against the cues alone by CV by province (``bench/relation_scorer.py``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .facts import (
+    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _participants, _Section, _unit_class,
+    is_rate,
+)
+from .relations import Relation, allowed
+from .types import Span
+
+AWARD_CUES = ("获得", "获评", "荣获", "评为", "评选", "获奖", "奖章", "奖状")
+USE_CUES = ("用于", "投向", "支持", "资助", "帮扶", "惠及", "受益")
+ROLE_PAIRS = {
+    ("MONEY", "PROGRAM"): "amount_of", ("MONEY", "ORG"): "amount_of", ("COUNT", "PROGRAM"): "reaches",
+    ("COUNT", "ORG"): "reaches", ("ORG", "MONEY"): "gives", ("ORG", "PROGRAM"): "runs",
+}
+NUMBERS = ("MONEY", "COUNT")
+THRESHOLD = 0.3
+"""Probability above which a candidate is kept: chosen by CV by province (0.25-0.5 tried; bench/RESULTS.md)."""
+MAX_PARAGRAPH_GAP = 4
+"""Pairs further apart than this many paragraphs are candidates only through a list header or the headline."""
+MAX_BETWEEN_BIGRAMS = 24
+"""Characters between the two ends read as bigrams (longer gaps say little word by word)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    source: int
+    target: int
+    label: str
+
+
+def candidates(sec: _Section) -> list[Candidate]:
+    """Every pair the schema allows and the text makes plausible (see the module docstring)."""
+    out = []
+    spans, text = sec.spans, sec.text
+    for i, a in enumerate(spans):
+        for k, b in enumerate(spans):
+            if i == k:
+                continue
+            label = ROLE_PAIRS.get((a.label, b.label))
+            gap = abs(sec.para_of[i] - sec.para_of[k])
+            if label and (gap <= MAX_PARAGRAPH_GAP or sec.near(i, k) or sec.near(k, i) or _in_headline(sec, min(i, k))):
+                out.append(Candidate(i, k, label))
+            elif a.label == b.label and a.label in NUMBERS:
+                if gap <= 2:
+                    out.append(Candidate(i, k, "part_of"))
+                if i > k and _same_figure(text, a, b):
+                    out.append(Candidate(i, k, "same_as"))
+    return out
+
+
+def _in_headline(sec: _Section, k: int) -> bool:
+    return sec.para_of[k] == 0
+
+
+def _same_figure(text: str, a: Span, b: Span) -> bool:
+    surface_a, surface_b = text[a.start:a.end], text[b.start:b.end]
+    return surface_a == surface_b or _value(a.label, surface_a) == _value(b.label, surface_b) is not None
+
+
+def _value(label: str, surface: str):
+    from .values import parse_count, parse_money
+
+    try:
+        return parse_money(surface).yuan if label == "MONEY" else parse_count(surface).value
+    except (ValueError, ArithmeticError, AttributeError):
+        return None
+
+
+def _bin(n: int, edges: Sequence[int] = (0, 2, 6, 15, 40, 100)) -> str:
+    for edge in edges:
+        if n <= edge:
+            return str(edge)
+    return "more"
+
+
+def pair_features(sec: _Section, c: Candidate, cues: bool = True) -> dict[str, float]:
+    """Sparse features of one candidate, each conjoined with its relation type."""
+    text, spans = sec.text, sec.spans
+    a, b = spans[c.source], spans[c.target]
+    first, second = (a, b) if a.start < b.start else (b, a)
+    between = text[first.end:second.start]
+    inside = spans[min(c.source, c.target) + 1:max(c.source, c.target)]
+    r = f"rel={c.label}|"
+    f: dict[str, float] = {
+        f"rel={c.label}": 1.0,
+        f"{r}pair={a.label}>{b.label}": 1.0,
+        f"{r}same_sentence={sec.sent_of[c.source] == sec.sent_of[c.target]}": 1.0,
+        f"{r}same_paragraph={sec.para_of[c.source] == sec.para_of[c.target]}": 1.0,
+        f"{r}paragraph_gap={_bin(abs(sec.para_of[c.source] - sec.para_of[c.target]), (0, 1, 2, 4))}": 1.0,
+        f"{r}sentence_gap={_bin(abs(sec.sent_of[c.source] - sec.sent_of[c.target]), (0, 1, 2, 4, 8))}": 1.0,
+        f"{r}headline={_in_headline(sec, c.source)},{_in_headline(sec, c.target)}": 1.0,
+        f"{r}clause_break={any(ch in between for ch in '，,；;')}": 1.0,
+        f"{r}distance={_bin(len(between))}": 1.0,
+        f"{r}target_first={b.start < a.start}": 1.0,
+        f"{r}same_type_between={_bin(sum(s.label == b.label for s in inside), (0, 1, 2))}": 1.0,
+        f"{r}source_type_between={_bin(sum(s.label == a.label for s in inside), (0, 1, 2))}": 1.0,
+    }
+    if cues:
+        f[f"{r}cue={Relation(c.source, c.target, c.label) in sec.relations}"] = 1.0
+    for name, words in (("give", GIVE_VERBS), ("run", RUN_VERBS), ("to", RECIPIENT_CUES), ("part", PART_CUES),
+                        ("total", TOTAL_CUES), ("use", USE_CUES), ("award", AWARD_CUES)):
+        if any(w in between for w in words):
+            f[f"{r}between_{name}"] = 1.0
+    if len(between) <= MAX_BETWEEN_BIGRAMS:
+        for k in range(len(between) - 1):
+            f[f"{r}bigram={between[k:k + 2]}"] = 1.0
+    f[f"{r}target_rank={_rank(spans, c.source, c.target)}|after={b.start > a.start}"] = 1.0
+    f[f"{r}source_rank={_rank(spans, c.target, c.source)}"] = 1.0
+    f.update(_number_features(sec, c, r))
+    f.update(_structure_features(sec, c, r))
+    return f
+
+
+def _rank(spans: Sequence[Span], anchor: int, other: int) -> int:
+    """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped at 3):
+    the nearest program to a number is its most likely owner."""
+    distance = abs(spans[other].start - spans[anchor].start)
+    closer = sum(1 for k, s in enumerate(spans) if k not in (anchor, other) and s.label == spans[other].label
+                 and abs(s.start - spans[anchor].start) < distance)
+    return min(closer, 3)
+
+
+def _number_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
+    text, spans = sec.text, sec.spans
+    a, b = spans[c.source], spans[c.target]
+    number = a if a.label in NUMBERS else b if b.label in NUMBERS else None
+    f: dict[str, float] = {}
+    if number is None:
+        return f
+    f[f"{r}rate={is_rate(text, number)}"] = 1.0
+    f[f"{r}left={text[max(0, number.start - 2):number.start]}"] = 1.0
+    f[f"{r}right={text[number.end:number.end + 2]}"] = 1.0
+    if number.label == "COUNT":
+        f[f"{r}unit={_unit_class(text, number)}"] = 1.0
+        if _participants(text, number):
+            f[f"{r}participants"] = 1.0
+    near = text[max(0, number.start - 8):number.end + 8]
+    if any(w in near for w in AWARD_CUES):
+        f[f"{r}award_near_number"] = 1.0
+    if a.label == b.label and a.label in NUMBERS:
+        va, vb = _value(a.label, text[a.start:a.end]), _value(b.label, text[b.start:b.end])
+        f[f"{r}same_unit={_unit_class(text, a) == _unit_class(text, b)}"] = 1.0
+        if va is not None and vb is not None:
+            f[f"{r}source_smaller={va < vb}"] = 1.0
+            f[f"{r}equal_value={va == vb}"] = 1.0
+        f[f"{r}headline_target={text.find(chr(10)) > b.end}"] = 1.0
+    return f
+
+
+def _structure_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
+    text, spans = sec.text, sec.spans
+    a, b = spans[c.source], spans[c.target]
+    f: dict[str, float] = {}
+    if sec.para_of[c.target] != sec.para_of[c.source]:
+        f[f"{r}via_list_header"] = 1.0
+    if "ORG" in (a.label, b.label):
+        org = c.target if b.label == "ORG" else c.source
+        opener = next((k for k in range(len(spans)) if sec.sent_of[k] == sec.sent_of[org]), None)
+        f[f"{r}org_opens_sentence={org == opener}"] = 1.0
+        f[f"{r}org_is_recipient={sec.is_recipient(org)}"] = 1.0
+    head = sec.paragraphs[sec.para_of[c.target]][0]
+    if b.label == "PROGRAM" and (LIST_ITEM.match(text[head:b.start]) or not text[head:b.start].strip(" “\"")):
+        f[f"{r}program_heads_paragraph"] = 1.0
+    if b.label in ("PROGRAM", "ORG"):
+        same_kind = [k for k in range(len(spans)) if spans[k].label == b.label and spans[k].start < a.start]
+        f[f"{r}nearest_before={bool(same_kind) and same_kind[-1] == c.target}"] = 1.0
+    return f
+
+
+def featurized(text: str, spans: Sequence[Span], cues: bool = True) -> list[tuple[Candidate, dict[str, float]]]:
+    """Every candidate of a section with its features."""
+    sec = _Section(text, spans)
+    return [(cand, pair_features(sec, cand, cues)) for cand in candidates(sec)]
+
+
+class RelationModel:
+    """Logistic regression over :func:`pair_features` of :func:`candidates`; ``cues=False`` leaves
+    the cue extractor's verdict out of the features (an ablation row)."""
+
+    def __init__(self, weights: dict[str, float] | None = None, bias: float = 0.0, threshold: float = THRESHOLD,
+                 cues: bool = True) -> None:
+        self.weights = weights or {}
+        self.bias = bias
+        self.threshold = threshold
+        self.cues = cues
+
+    def fit(self, documents: Sequence[tuple[str, Sequence[Span], Sequence[Relation]]], c: float = 0.5) -> "RelationModel":
+        rows, labels = [], []
+        for text, spans, gold in documents:
+            wanted = {(g.source, g.target, g.label) for g in gold}
+            for cand, feats in featurized(text, spans, self.cues):
+                rows.append(feats)
+                labels.append(int((cand.source, cand.target, cand.label) in wanted))
+        return self.fit_rows(rows, labels, c)
+
+    def fit_rows(self, rows: list[dict[str, float]], labels: list[int], c: float = 0.5) -> "RelationModel":
+        """Fit on feature rows already computed (:func:`featurized`): cross-validation reuses them."""
+        from sklearn.feature_extraction import DictVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        if not rows or len(set(labels)) < 2:
+            raise ValueError("the relation model needs annotated relations with both outcomes to learn from")
+        vectorizer = DictVectorizer()
+        model = LogisticRegression(C=c, max_iter=3000).fit(vectorizer.fit_transform(rows), labels)
+        self.weights = {name: float(w) for name, w in zip(vectorizer.get_feature_names_out(), model.coef_[0]) if w}
+        self.bias = float(model.intercept_[0])
+        return self
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in feats.items())
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def predict(self, text: str, spans: Sequence[Span]) -> list[Relation]:
+        """Relations over ``spans`` (sorted) of one section, the same contract as the cues'."""
+        scored = [(self.probability(f), cand) for cand, f in featurized(text, spans, self.cues)]
+        return self.decode(spans, scored, text)
+
+    def decode(self, spans: Sequence[Span], scored: list[tuple[float, Candidate]], text: str = "") -> list[Relation]:
+        """Scored candidates -> relations: every runner and giver above the threshold; one owner per
+        number and target label, one whole per part, one earlier mention per repeat. With ``text``,
+        an actor named twice links once, from its likeliest mention."""
+        names = [text[s.start:s.end] for s in spans] if text else None
+        best: dict[tuple, tuple[float, Candidate]] = {}
+        for p, cand in scored:
+            if p < self.threshold:
+                continue
+            if cand.label in ("runs", "gives"):  # every actor, each named once (its likeliest mention, R20)
+                key = (cand.target, cand.label, names[cand.source] if names else cand.source)
+            elif cand.label in ("part_of", "same_as"):
+                key = (cand.source, cand.label)
+            else:
+                key = (cand.source, f"owner-{spans[cand.target].label}")
+            if key not in best or p > best[key][0]:
+                best[key] = (p, cand)
+        out = {Relation(c.source, c.target, c.label) for _, c in best.values()}
+        return sorted(r for r in out if allowed(r.label, spans[r.source].label, spans[r.target].label))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "logistic-regression", "cues": self.cues, "bias": self.bias, "threshold": self.threshold,
+                "weights": dict(sorted(self.weights.items()))}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "RelationModel":
+        return cls({str(k): float(v) for k, v in obj["weights"].items()}, float(obj["bias"]),
+                   float(obj.get("threshold", THRESHOLD)), bool(obj.get("cues", True)))
+
+    def save(self, path: str | Path) -> None:
+        from . import fileio
+
+        fileio.write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RelationModel":
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,127 @@
+"""The learned relation model: candidates, training, decoding, JSON round trip, the one entry point."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from civic_ner.corpus import load_split
+from civic_ner.facts import _Section, document_facts, extract_relations
+from civic_ner.model_dir import ModelDirError, load_relation_model, save_relation_model
+from civic_ner.relation_model import RelationModel, candidates
+from civic_ner.relations import Relation, allowed
+from civic_ner.types import Span
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _marked(text: str, names: list[tuple[str, str]]) -> list[Span]:
+    spans = []
+    for surface, label in names:
+        start = text.index(surface)
+        spans.append(Span(start, start + len(surface), label))
+    return sorted(spans)
+
+
+@pytest.fixture(scope="module")
+def grounded_records():
+    records = load_split(ROOT / "data", "grounded")
+    assert sum(len(r.relations) for r in records) > 1500, "the grounded corpus carries its relation layer"
+    return records
+
+
+@pytest.fixture(scope="module")
+def fitted(grounded_records):
+    return RelationModel().fit([(r.text, r.spans, r.relations) for r in grounded_records[:120]])
+
+
+def test_candidates_cover_the_gold_pairs_the_schema_allows(grounded_records):
+    """Decoding can only find candidates: most gold relations must be among them, and every
+    candidate is a pair the schema allows."""
+    covered = total = 0
+    for r in grounded_records[:80]:
+        sec = _Section(r.text, r.spans)
+        pairs = {(c.source, c.target, c.label) for c in candidates(sec)}
+        assert all(allowed(label, r.spans[a].label, r.spans[b].label) for a, b, label in pairs)
+        total += len(r.relations)
+        covered += sum((g.source, g.target, g.label) in pairs for g in r.relations)
+    assert covered / total > 0.85
+
+
+def test_a_learned_model_finds_the_relations_of_a_plain_sentence(fitted):
+    text = "市慈善总会投入资金300万元开展“春风行动”，帮扶困难家庭1200户。"
+    spans = _marked(text, [("市慈善总会", "ORG"), ("300万元", "MONEY"), ("春风行动", "PROGRAM"), ("1200户", "COUNT")])
+    found = {(r.label, text[spans[r.source].start:spans[r.source].end], text[spans[r.target].start:spans[r.target].end])
+             for r in fitted.predict(text, spans)}
+    assert ("runs", "市慈善总会", "春风行动") in found
+    assert ("reaches", "1200户", "春风行动") in found
+    assert ("amount_of", "300万元", "春风行动") in found
+
+
+def test_one_owner_per_number_and_every_relation_allowed(fitted, grounded_records):
+    for r in grounded_records[120:160]:
+        predicted = fitted.predict(r.text, r.spans)
+        assert all(allowed(x.label, r.spans[x.source].label, r.spans[x.target].label) for x in predicted)
+        owners = [(x.source, r.spans[x.target].label) for x in predicted if x.label in ("amount_of", "reaches")]
+        assert len(owners) == len(set(owners))
+
+
+def test_json_round_trip_predicts_the_same(fitted, grounded_records, tmp_path):
+    path = tmp_path / "relations.json"
+    fitted.save(path)
+    again = RelationModel.load(path)
+    assert json.loads(path.read_text(encoding="utf-8"))["kind"] == "logistic-regression"
+    for r in grounded_records[160:175]:
+        assert again.predict(r.text, r.spans) == fitted.predict(r.text, r.spans)
+
+
+def test_extract_relations_is_the_one_entry_point(fitted):
+    """With a model the entry point answers with the model; without, with the cues."""
+    text = "团市委启动“希望小屋”项目，为30名儿童建成小屋。"
+    spans = _marked(text, [("团市委", "ORG"), ("希望小屋", "PROGRAM"), ("30名", "COUNT")])
+
+    class Fixed:
+        def predict(self, text, spans):
+            return [Relation(2, 1, "reaches")]
+
+    assert extract_relations(text, spans, Fixed()) == [Relation(2, 1, "reaches")]
+    assert extract_relations(text, spans) == list(_Section(text, spans).relations)
+    assert [f.relation for f in document_facts(text, spans, Fixed())] == ["reaches"]
+
+
+def test_a_model_directory_holds_its_relation_model(fitted, tmp_path):
+    assert load_relation_model(tmp_path) is None  # no relations.json: the cues decide
+    with pytest.raises(ModelDirError, match="not a civic-ner model directory"):
+        save_relation_model(tmp_path, fitted)
+    (tmp_path / "relations.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelDirError, match="relations.json: cannot load the relation model"):
+        load_relation_model(tmp_path)
+
+
+def test_training_needs_both_outcomes():
+    with pytest.raises(ValueError, match="both outcomes"):
+        RelationModel().fit([("市总工会", [Span(0, 4, "ORG")], [])])
+
+
+def test_totals_agreement_is_exact_with_the_gold_relations_and_counts_misses(grounded_records):
+    """Given the gold relations the aggregator reproduces every gold total; a relation layer that
+    finds nothing gets none of them."""
+    from civic_ner.report import totals_agreement
+
+    records = grounded_records[:60]
+    by_text = {r.text: r.relations for r in records}
+
+    class Gold:
+        def predict(self, text, spans):
+            return by_text[text]
+
+    class Nothing:
+        def predict(self, text, spans):
+            return []
+
+    exact = totals_agreement(records, Gold())
+    assert exact["program money"]["total"] > 5 and exact["organization given"]["total"] > 5
+    assert all(cell["equal"] == cell["total"] for cell in exact.values())
+    empty = totals_agreement(records, Nothing())
+    assert all(cell["equal"] == 0 for cell in empty.values())
