@@ -12,6 +12,7 @@ from . import corpus, splits
 from .cli_common import config_from_args, fail, parse_settings, run  # noqa: F401 (parse_settings: cli API)
 from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
+from .serve_cli import add_serve_command
 
 DEFAULT_SYNTHETIC = "annotations/synthetic.json"
 DEFAULT_GROUNDED = "annotations/grounded.json"
@@ -294,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument("--bf16", action="store_true", help="mark the copy to load in bf16 (CPUs with AMX/AVX512-BF16)")
     p.set_defaults(func=cmd_trim)
     add_predict_commands(sub)  # predict, facts
+    add_serve_command(sub)  # serve (the Label Studio ML backend)
     return parser
 
 
