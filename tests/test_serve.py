@@ -286,3 +286,16 @@ def test_the_real_tiny_model_served(tiny_model_dir):
         assert got == [(e.start, e.end, e.label) for e in sorted(entities, key=lambda e: e.start)]
         ids = {i["id"] for i in result["result"] if i["type"] == "labels"}
         assert all(i["from_id"] in ids and i["to_id"] in ids for i in result["result"] if i["type"] == "relation")
+
+
+def test_connect_refuses_a_backend_that_is_not_there(monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "k" * 20)
+    assert cli.main(["ls", "connect", "--project", "p", "--url", f"http://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach a civic-ner backend" in err and "civic-ner serve" in err and len(err.splitlines()) == 1

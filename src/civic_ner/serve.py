@@ -29,6 +29,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class LabelConfig:
     relations: frozenset[str] = field(default_factory=frozenset)
 
 
+@lru_cache(maxsize=32)  # Label Studio sends the same config with every /predict
 def read_label_config(xml: str | None) -> LabelConfig:
     """The data key of the text and the relation labels of a config; :class:`ServeError` when the
     config has no ``<Labels name="label" toName="text">`` over a ``<Text name="text">`` (the names
