@@ -111,6 +111,7 @@ def test_a_task_that_breaks_the_tagger_fails_alone(backend):
     (json.dumps([1, 2]), 400, "JSON object"),
     (json.dumps({"tasks": "x"}), 400, "'tasks' list"),
     (json.dumps({"tasks": [], "label_config": "<View"}), 400, "not valid XML"),
+    (json.dumps({"tasks": [], "label_config": {"x": 1}}), 400, "not XML text"),
 ])
 def test_bad_requests_are_refused_with_one_line(backend, body, status, words):
     answer = client_for(backend).post("/predict", content=body, headers={"content-type": "application/json"})

@@ -84,13 +84,19 @@ class LabelConfig:
     relations: frozenset[str] = field(default_factory=frozenset)
 
 
-@lru_cache(maxsize=32)  # Label Studio sends the same config with every /predict
-def read_label_config(xml: str | None) -> LabelConfig:
+def read_label_config(xml: Any) -> LabelConfig:
     """The data key of the text and the relation labels of a config; :class:`ServeError` when the
     config has no ``<Labels name="label" toName="text">`` over a ``<Text name="text">`` (the names
     every prediction of this model uses, :mod:`civic_ner.labelstudio_tasks`)."""
     if not xml:
         return LabelConfig()
+    if not isinstance(xml, str):
+        raise ServeError(f"the labeling config is {type(xml).__name__}, not XML text")
+    return _parse_label_config(xml)
+
+
+@lru_cache(maxsize=32)  # Label Studio sends the same config with every /predict
+def _parse_label_config(xml: str) -> LabelConfig:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
