@@ -6,7 +6,8 @@
 
 Needs a project connected to a running ``civic-ner serve`` (``civic-ner ls connect``). Picks the
 project's first unlabelled task that has a prediction of the project's current ``model_version``
-(or ``--task``), logs in through Label Studio's login form and opens the task as an annotator sees it.
+(or ``--task``), logs in through Label Studio's login form (the username must be a valid e-mail
+address: the form refuses ``a@b.c``) and opens the task as an annotator sees it.
 Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``), so nothing
 beyond the browser is needed (Debian's ``chromium``, as for scripts/screenshot_html.py).
 """
@@ -87,8 +88,11 @@ class DevTools:
     def wait_for(self, expression: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.evaluate(expression):
-                return True
+            try:
+                if self.evaluate(expression):
+                    return True
+            except RuntimeError:  # the page is navigating: its context is gone for a moment
+                pass
             time.sleep(0.5)
         return False
 
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             tools.evaluate(f"""document.querySelector('input[name=email]').value = {json.dumps(user)};
                 document.querySelector('input[name=password]').value = {json.dumps(password)};
                 document.querySelector('form').submit();""")
-            time.sleep(3)
+            if not tools.wait_for("!location.pathname.startsWith('/user/login')", 90):
+                raise SystemExit("Label Studio did not accept LABEL_STUDIO_USERNAME/LABEL_STUDIO_PASSWORD")
             tools.goto(f"{url}/projects/{project_id}/data?task={task_id}")
             snippet = json.dumps(text.strip()[:8])
             if not tools.wait_for(f"document.body.innerText.includes({snippet}) && !!document.querySelector('[class*=htx-highlight]')", 90):
