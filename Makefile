@@ -17,9 +17,9 @@ $(BIN)/civic-ner: pyproject.toml
 
 setup: $(BIN)/civic-ner
 
-# Tests also need the optional extras: a real Label Studio server and matplotlib.
-$(VENV)/.test-extras: $(BIN)/civic-ner
-	$(BIN)/python -m pip install -e ".[dev,labelstudio,curve]"
+# Tests also need the optional extras: a real Label Studio server, the ML backend's server, matplotlib.
+$(VENV)/.test-extras: $(BIN)/civic-ner pyproject.toml
+	$(BIN)/python -m pip install -e ".[dev,labelstudio,serve,curve]"
 	touch $@
 
 setup-test: $(VENV)/.test-extras

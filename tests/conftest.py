@@ -1,11 +1,22 @@
-"""Shared fixtures: the committed corpus and a tiny randomly initialised BERT built on the spot."""
+"""Shared fixtures: the committed corpus, a tiny randomly initialised BERT built on the spot, and a
+real Label Studio server (started once per session, only by the tests that ask for it)."""
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+LS_TOKEN = "civicner-test-token-0123456789"
+LS_START_TIMEOUT_S = float(os.environ.get("CIVIC_NER_LS_START_TIMEOUT", "240"))
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +96,78 @@ def tiny_model_dir(tmp_path_factory, tiny_encoder_dir, gold_records) -> Path:
                          **TINY_TRAINED)
     train(config, base / "run", log=lambda *_: None)
     return base / "run" / "model"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _label_studio_command() -> list[str]:
+    script = Path(sys.executable).parent / "label-studio"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("label-studio")
+    return [found] if found else [sys.executable, "-m", "label_studio.server"]
+
+
+@pytest.fixture(scope="session")
+def label_studio_server(tmp_path_factory):
+    """``label-studio start`` on 127.0.0.1 with a throw-away data directory and a legacy API token
+    (``LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true``; Label Studio 1.23 refuses legacy tokens without it);
+    ML backends and webhooks on this machine allowed (``ML_BLOCK_LOCAL_IP``, ``SSRF_PROTECTION_ENABLED``)."""
+    if importlib.util.find_spec("label_studio") is None:
+        pytest.skip("label-studio is not installed (pip install -r requirements-labelstudio.txt)")
+    home = tmp_path_factory.mktemp("label-studio")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HOME": str(home),  # nothing lands in the real home directory
+        "LABEL_STUDIO_BASE_DATA_DIR": str(home / "data"),
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LATEST_VERSION_CHECK": "false",  # no call to pypi.org on start
+        "COLLECT_ANALYTICS": "false",
+        "SENTRY_DSN": "",
+        "ML_BLOCK_LOCAL_IP": "false",  # the ML backend under test listens on 127.0.0.1
+        "SSRF_PROTECTION_ENABLED": "false",  # and so does its webhook
+        "FRONTEND_SENTRY_DSN": "",
+    }
+    command = [
+        *_label_studio_command(), "start", "--no-browser",
+        "--internal-host", "127.0.0.1",  # the bind address (--host only names the public URL)
+        "--port", str(port), "--data-dir", str(home / "data"),
+        "--username", "a@b.c", "--password", "civic-ner-pass-1", "--user-token", LS_TOKEN,
+        "--enable-legacy-api-token", "--log-level", "WARNING",
+    ]
+    log = open(home / "server.log", "w", encoding="utf-8")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"label-studio exited with {process.returncode}:\n{_tail(home / 'server.log')}")
+            if time.monotonic() - started > LS_START_TIMEOUT_S:
+                pytest.fail(f"label-studio not healthy after {LS_START_TIMEOUT_S:.0f} s:\n{_tail(home / 'server.log')}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200 and b"UP" in answer.read():
+                        break
+            except OSError:
+                pass
+            time.sleep(1)
+        print(f"label-studio healthy on {url} after {time.monotonic() - started:.0f} s")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])

@@ -1,21 +1,14 @@
 """The Label Studio round trip against a real server: push with pre-annotations, annotate, pull.
 
-Starts ``label-studio start`` on 127.0.0.1 with a throw-away data directory and a legacy API token
-(``LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true``; Label Studio 1.23 refuses legacy tokens without it).
-Skipped when label-studio is not installed (``pip install -r requirements-labelstudio.txt``).
-Slow (about a minute: the server migrates a fresh SQLite database on start).
+The server is the session fixture ``label_studio_server`` (tests/conftest.py): ``label-studio start`` on
+127.0.0.1 with a throw-away data directory and a legacy API token. Skipped when label-studio is not
+installed. Slow (about a minute: the server migrates a fresh SQLite database on start).
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,13 +17,13 @@ from civic_ner import cli, corpus, labelstudio, labelstudio_tasks
 from civic_ner.model_dir import model_version
 from civic_ner.corpus import Span
 from civic_ner.config import TrainConfig
+from conftest import LS_TOKEN
 
 pytestmark = pytest.mark.labelstudio
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "civicner-test-token-0123456789"
+TOKEN = LS_TOKEN
 PROJECT = "civic-ner integration"
-START_TIMEOUT_S = float(os.environ.get("CIVIC_NER_LS_START_TIMEOUT", "240"))
 
 BULLETIN_A = """威海市民政局启动银龄安康工程
 
@@ -44,76 +37,6 @@ BULLETIN_B = """荣成市扶贫办开展“暖冬行动”
 
 荣成市扶贫办开展“暖冬行动”,发放救助金50万元,帮扶困难群众860户。
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _label_studio_command() -> list[str]:
-    script = Path(sys.executable).parent / "label-studio"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("label-studio")
-    return [found] if found else [sys.executable, "-m", "label_studio.server"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if importlib.util.find_spec("label_studio") is None:
-        pytest.skip("label-studio is not installed (pip install -r requirements-labelstudio.txt)")
-    home = tmp_path_factory.mktemp("label-studio")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HOME": str(home),  # nothing lands in the real home directory
-        "LABEL_STUDIO_BASE_DATA_DIR": str(home / "data"),
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "LATEST_VERSION_CHECK": "false",  # no call to pypi.org on start
-        "COLLECT_ANALYTICS": "false",
-        "SENTRY_DSN": "",
-        "FRONTEND_SENTRY_DSN": "",
-    }
-    command = [
-        *_label_studio_command(), "start", "--no-browser",
-        "--internal-host", "127.0.0.1",  # the bind address (--host only names the public URL)
-        "--port", str(port), "--data-dir", str(home / "data"),
-        "--username", "a@b.c", "--password", "civic-ner-pass-1", "--user-token", TOKEN,
-        "--enable-legacy-api-token", "--log-level", "WARNING",
-    ]
-    log = open(home / "server.log", "w", encoding="utf-8")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
-    url = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"label-studio exited with {process.returncode}:\n{_tail(home / 'server.log')}")
-            if time.monotonic() - started > START_TIMEOUT_S:
-                pytest.fail(f"label-studio not healthy after {START_TIMEOUT_S:.0f} s:\n{_tail(home / 'server.log')}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200 and b"UP" in answer.read():
-                        break
-            except OSError:
-                pass
-            time.sleep(1)
-        print(f"label-studio healthy on {url} after {time.monotonic() - started:.0f} s")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +64,9 @@ def _spans(text: str, wanted: list[tuple[str, str]]) -> list[Span]:
     return sorted(out)
 
 
-def test_push_annotate_pull_round_trip(server, tiny_model, tmp_path, monkeypatch, capsys):
+def test_push_annotate_pull_round_trip(label_studio_server, tiny_model, tmp_path, monkeypatch, capsys):
     started = time.monotonic()
-    monkeypatch.setenv("LABEL_STUDIO_URL", server)
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio_server)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
     # a temporary copy of annotations/ and data/
     work = tmp_path / "repo"
@@ -243,8 +166,8 @@ def test_push_annotate_pull_round_trip(server, tiny_model, tmp_path, monkeypatch
     print(f"round trip took {time.monotonic() - started:.1f} s (server already up); {predicted_total} pre-annotated spans")
 
 
-def test_wrong_key_against_real_server(server, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LABEL_STUDIO_URL", server)
+def test_wrong_key_against_real_server(label_studio_server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio_server)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token-123")
     tasks = tmp_path / "tasks.json"
     shutil.copy(ROOT / "annotations" / "tasks.json", tasks)

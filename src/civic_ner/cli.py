@@ -12,6 +12,7 @@ from . import corpus, splits
 from .cli_common import config_from_args, fail, parse_settings, run  # noqa: F401 (parse_settings: cli API)
 from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
+from .serve_cli import add_serve_command
 
 DEFAULT_SYNTHETIC = "annotations/synthetic.json"
 DEFAULT_GROUNDED = "annotations/grounded.json"
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="where the splits the model trained on are (default: %(default)s)")
     p.set_defaults(func=cmd_relations)
     add_predict_commands(sub)  # predict, facts
+    add_serve_command(sub)  # serve (the Label Studio ML backend)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``civic-ner ls push|pull``, ``retrain``, ``curve``, ``suggest``: the annotate-retrain loop on the command line.
+"""``civic-ner ls push|pull`` (``ls connect``: :mod:`civic_ner.serve_cli`), ``retrain``, ``curve``, ``suggest``: the annotate-retrain loop on the command line.
 
 Registered into the main parser by :func:`add_loop_commands`; errors follow the ``cli_common.run`` convention
 (one ``civic-ner: error: ...`` line, exit 2). ``retrain`` exits 3 when the regression gate refuses
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .cli_common import config_from_args, fail
+from .serve_cli import add_connect_command
 
 EXIT_NOT_PROMOTED = 3
 
@@ -152,6 +153,7 @@ def add_loop_commands(sub) -> None:
     p.add_argument("--new-to", choices=["train", "dev", "test"], default="train", help="split for new sections")
     p.add_argument("--new-share", action="append", metavar="SPLIT=SHARE", help="send a share of new sections to dev/test")
     p.set_defaults(func=cmd_ls_pull)
+    add_connect_command(actions)
 
     p = sub.add_parser("retrain", help="rebuild data, train a candidate, promote it only if it does not regress")
     p.add_argument("--config", default="configs/default.yaml")
