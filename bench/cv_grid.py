@@ -306,6 +306,7 @@ def cmd_check(args) -> None:
 
 def cmd_summarize(args) -> None:
     from civic_ner.consistency import propagate_by_document
+    from civic_ner.corpus import document_of
     from civic_ner.cv import FoldRun, fold_of_examples, format_cv, summarize
     from civic_ner.types import Span
 
@@ -338,7 +339,7 @@ def cmd_summarize(args) -> None:
     tables = {}
     text_of = {r.id: r.text for r, _ in real}
     lac_of = {r.id: f["lac"] for r, f in real}
-    source_of = {r.id: r.source for r, _ in real}
+    source_of = {r.id: document_of(r) for r, _ in real}
 
     def to_spans(ids, docs):
         spans = [[Span(*s) for s in doc] for doc in docs]
@@ -361,7 +362,7 @@ def cmd_summarize(args) -> None:
             for fold in used:
                 row = rows[(seed, fold)]
                 raw = to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None
-                if args.consistency_labels and raw is not None:  # consistency redone after the span rules, as the Tagger
+                if raw is not None:  # consistency redone after the span rules, as the Tagger
                     predicted = propagate_by_document([text_of[i] for i in row["ids"]], raw,
                                                       [source_of[i] for i in row["ids"]], args.consistency_labels)
                 else:
@@ -468,9 +469,9 @@ def main() -> None:
     p.add_argument("--span-rules", nargs="?", const="all", choices=["all", "no-completion"], default=None,
                    help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
                         "does (default when the flag is given), or all but the word completion (an ablation row)")
-    p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=None,
-                   help="redo document consistency on the saved predictions (after the span rules, as the Tagger "
-                        "does) for these labels only, instead of the run's own ORG+PROGRAM consistency")
+    p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],
+                   help="document consistency is redone on the saved predictions (after the span rules, as the Tagger "
+                        "does, a written item being a document of its own) for these labels (default: %(default)s)")
     p.add_argument("--markdown", default=None, help="write the ablation table here")
     p.add_argument("--mixes", nargs="*", default=None,
                    help="feature-CRF weights whose mixed rows the table keeps (default: all), e.g. --mixes 0.5")

@@ -51,10 +51,12 @@ CRF_ROWS = (
     ("quotes + rules + LAC, no learning", "cv/signals/cv.json", "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline signals -o bench/results/cv/signals"),
 )
 """Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
-SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts")
+SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings."""
+SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/model --threads 1 --json bench/results/serve_load.json")
+"""The Label Studio ML backend (`civic-ner serve`) under load: a burst of concurrent /predict calls, memory over many."""
 TRAINING = ("training.json", "OMP_NUM_THREADS=1 python bench/training.py --config configs/default.yaml --output-dir runs/default")
 
 
@@ -182,6 +184,22 @@ def relations() -> list[str]:
     return lines
 
 
+def serving() -> list[str]:
+    d = load(SERVING[0])
+    c, m = d["concurrent"], d["memory"]
+    first, last = m["rss_samples"][0], m["rss_samples"][-1]
+    return [
+        "| ML backend check | result |", "|---|---|",
+        f"| {c['calls']} concurrent /predict calls × {c['tasks_per_call']} sections | {c['errors']} errors; per call p50 "
+        f"{c['latency_p50_s']:.1f} s, p95 {c['latency_p95_s']:.1f} s; {c['tasks_per_s']:.2f} sections/s "
+        f"({d['meta']['server_threads']} torch thread, {d['meta']['cores']}-core CPU at load {d['meta']['load_avg'][0]:.1f}) |",
+        f"| memory over {m['calls']} further one-section calls | {m['errors']} errors; RSS {first['rss_mb']:,.1f} MB after call "
+        f"{first['after_calls']} → {last['rss_mb']:,.1f} MB after call {last['after_calls']} ({d['rss_after_start_mb']:,.1f} MB after start) |",
+        "", f"`{SERVING[1]}` → `bench/results/{SERVING[0]}`. Predictions run one at a time on one thread: a burst "
+            "queues (Label Studio gives up on a /predict call after its ML_TIMEOUT_PREDICT, 100 s by default).",
+    ]
+
+
 def training() -> list[str]:
     t = load(TRAINING[0])
     load_before = t.get("load_before", [0])[0]
@@ -197,6 +215,7 @@ def block() -> str:
              ["", "Ablation, every row on the same units, the 3 province folds (one seed for the network rows; "
                   "the feature CRF is deterministic):", ""], ablation(),
              ["", "Relations:", ""], relations(),
+             ["", "Serving (Label Studio ML backend):", ""], serving(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)
 

@@ -131,3 +131,15 @@ def test_new_sections_go_to_train_and_old_ones_stay(tmp_path, gold_records):
     assignment = splits.assign_splits([*gold_records[:3], new], existing)
     assert assignment["999_new-00"] == "train"
     assert all(assignment[r.id] == "test" for r in gold_records[:3])
+
+
+def test_a_written_item_is_a_document_of_its_own():
+    """Document consistency and aggregation group the sections of one bulletin: the seeds' sections by
+    their source file, each written item alone (its source names the batch it was written in)."""
+    from civic_ner.corpus import Record, document_of
+
+    seed = Record("001_x-03", "正文", [], "001_x.txt", {})
+    grounded = Record("grd-t01", "正文", [], "grounded/batch-t", {"grounded": True})
+    synthetic = Record("syn-a01", "正文", [], "synthetic/batch-a", {})
+    assert document_of(seed) == "001_x.txt"
+    assert document_of(grounded) == "grd-t01" and document_of(synthetic) == "syn-a01"

@@ -264,6 +264,16 @@ def load_tasks(path: str | Path) -> list[dict[str, Any]]:
     return tasks
 
 
+WRITTEN_SOURCES = ("synthetic/", "grounded/")
+"""Sources of written items: the batch a writer wrote them in, not a bulletin."""
+
+
+def document_of(record: Record) -> str:
+    """The bulletin a section belongs to, the unit of document consistency and of aggregation: the
+    source file of a seed section; a written item (synthetic, grounded) is a bulletin of its own."""
+    return record.id if record.source.startswith(WRITTEN_SOURCES) else record.source
+
+
 def load_annotations(path: str | Path) -> list[Record]:
     return tasks_to_records(load_tasks(path), str(path))
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .corpus import document_of
 from .evaluation import span_scores
 from .types import LABELS, Span
 
@@ -286,7 +287,7 @@ def model_variants(config, train, test, pool: dict[str, list[Example]], seed: in
     for weight in crf_weights:
         tagger.crf_weight = weight
         raw = tagger.predict_spans(texts, cfg.eval_batch_size, features=feats)
-        documents = [r.source for r, _ in test]
+        documents = [document_of(r) for r, _ in test]
         predicted = propagate_by_document(texts, raw, documents, cfg.consistency_labels) if cfg.consistency else raw
         out[weight] = (predicted, raw)
     history = result.history
@@ -325,7 +326,7 @@ def crf_fit_predict(config) -> FitPredict:
         raw = model.predict(texts, feats=[f for _, f in test])
         if not consistency:
             return raw, None, []
-        return propagate_by_document(texts, raw, [r.source for r, _ in test]), raw, []
+        return propagate_by_document(texts, raw, [document_of(r) for r, _ in test]), raw, []
 
     return run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .corpus import Record, load_split
+from .corpus import Record, document_of, load_split
 from .dataset import DataError
 from .evaluation import bootstrap_f1, error_breakdown, format_table, grouped_scores, seqeval_scores, span_scores
 from .model_dir import load_relation_model
@@ -24,7 +24,7 @@ def baseline_columns(records: list[Record], data_dir: str | Path, trained_on: li
     train = [r for split in trained_on for r in load_split(data_dir, split)]
     if train:
         crf = FeatureCRF().fit([r.text for r in train], [r.spans for r in train], featurize([r.text for r in train]))
-        columns["feature CRF"] = crf.predict(texts, [r.source for r in records], featurize(texts))
+        columns["feature CRF"] = crf.predict(texts, [document_of(r) for r in records], featurize(texts))
     return columns
 
 
@@ -46,7 +46,7 @@ def evaluate_model(
         raise DataError(f"{Path(data_dir) / (split + '.jsonl')}: the {split} split is empty")
     texts = [r.text for r in records]
     gold = [r.spans for r in records]
-    predicted = tagger.predict_spans(texts, documents=[r.source for r in records])
+    predicted = tagger.predict_spans(texts, documents=[document_of(r) for r in records])
     scores = span_scores(gold, predicted)
     low, high = bootstrap_f1(gold, predicted)
     scores["micro"]["f1_ci95"] = [low, high]
@@ -155,8 +155,9 @@ def totals_agreement(records: list[Record], model: Any = None) -> dict[str, Any]
 
     gold_totals, found_totals = Aggregator(), Aggregator()
     for record in records:
-        gold_totals.add(record.source, record.text, record.spans, record.relations)
-        found_totals.add(record.source, record.text, record.spans, extract_relations(record.text, record.spans, model))
+        document = document_of(record)
+        gold_totals.add(document, record.text, record.spans, record.relations)
+        found_totals.add(document, record.text, record.spans, extract_relations(record.text, record.spans, model))
     out: dict[str, Any] = {}
     for kind, measure in TOTALS:
         rows = []

@@ -65,13 +65,15 @@ class Served:
     tagger: Any
     version: str
     model_dir: Path | None = None
+    relation_model: Any = None  # the directory's relations.json; None: the facts layer's cues
 
 
 def load_served(model_dir: str | Path) -> Served:
     """A model directory loaded for serving (one :class:`~civic_ner.model_dir.ModelDirError` line if not a model)."""
+    from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return Served(Tagger.from_dir(model_dir), model_version(model_dir), Path(model_dir))
+    return Served(Tagger.from_dir(model_dir), model_version(model_dir), Path(model_dir), load_relation_model(model_dir))
 
 
 # ---------------------------------------------------------------- the labeling config
@@ -140,7 +142,7 @@ def task_text(task: Any, config: LabelConfig, limits: Limits) -> str:
     return text
 
 
-def prediction(text: str, entities: list, version: str, config: LabelConfig) -> dict[str, Any]:
+def prediction(text: str, entities: list, version: str, config: LabelConfig, relation_model: Any = None) -> dict[str, Any]:
     """One task's prediction: labelled spans with scores, the task score and, when the config has
     ``<Relations>``, the facts layer's relations between those spans (region ids ``s<i>``)."""
     out = labelstudio_tasks.prediction(text, entities, version)
@@ -148,7 +150,8 @@ def prediction(text: str, entities: list, version: str, config: LabelConfig) -> 
         from .facts import extract_relations
 
         spans = sorted(e.span for e in entities)
-        out["result"] += [labelstudio_tasks.relation_item(r) for r in extract_relations(text, spans) if r.label in config.relations]
+        found = extract_relations(text, spans, relation_model)
+        out["result"] += [labelstudio_tasks.relation_item(r) for r in found if r.label in config.relations]
     return out
 
 
@@ -179,7 +182,7 @@ def predict_tasks(served: Served, tasks: list, config: LabelConfig, limits: Limi
                 log.exception("task %s failed", i)
                 results[i] = task_error(tasks[i], f"prediction failed ({type(exc).__name__}: {exc})", served.version)
     for i, entities in predicted.items():
-        results[i] = prediction(texts[i], entities, served.version, config)
+        results[i] = prediction(texts[i], entities, served.version, config, served.relation_model)
     return [r for r in results if r is not None]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import fileio, model_dir
 from .config import TrainConfig
-from .corpus import Record, data_hash
+from .corpus import Record, data_hash, document_of
 from .dataset import DataError
 from .evaluation import bootstrap_f1, grouped_scores, span_scores
 from .features import with_lexical
@@ -180,7 +180,7 @@ def fit(
                     consistency_labels=config.consistency_labels)
 
     def dev_f1() -> float:
-        predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[r.source for r, _ in dev],
+        predicted = tagger.predict_spans([r.text for r, _ in dev], documents=[document_of(r) for r, _ in dev],
                                          features=[f for _, f in dev])
         return span_scores([r.spans for r, _ in dev], predicted)["micro"]["f1"]
 
@@ -370,7 +370,7 @@ def probe(net, encoded, config: TrainConfig, pad_id: int, device, log, progress:
 def evaluate_examples(tagger, examples: Sequence[Example], batch_size: int = 32, by_province: bool = False) -> dict[str, Any]:
     """Strict span scores with a bootstrap interval; ``by_province`` adds each province's scores."""
     predicted = tagger.predict_spans(
-        [r.text for r, _ in examples], batch_size, documents=[r.source for r, _ in examples],
+        [r.text for r, _ in examples], batch_size, documents=[document_of(r) for r, _ in examples],
         features=[f for _, f in examples],
     )
     gold = [r.spans for r, _ in examples]
