@@ -17,9 +17,9 @@ $(BIN)/civic-ner: pyproject.toml
 
 setup: $(BIN)/civic-ner
 
-# Tests also need the optional extras: a real Label Studio server and matplotlib.
+# Tests also need the optional extras: a real Label Studio server, matplotlib and Ray Data.
 $(VENV)/.test-extras: $(BIN)/civic-ner
-	$(BIN)/python -m pip install -e ".[dev,labelstudio,curve]"
+	$(BIN)/python -m pip install -e ".[dev,labelstudio,curve,scale]"
 	touch $@
 
 setup-test: $(VENV)/.test-extras
