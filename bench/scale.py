@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING)
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        from civic_ner.scale import quiet_ray_data
+
+        quiet_ray_data(ray)
         results["ray_start_seconds"] = round(time.perf_counter() - t0, 2)
         try:
             for k in (int(w) for w in args.workers.split(",")):

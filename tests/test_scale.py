@@ -21,8 +21,10 @@ def ray_local():
     pytest.importorskip("ray.data")
     import logging
 
+    from civic_ner.scale import quiet_ray_data
+
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)  # workers inherit PYTHONPATH
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    quiet_ray_data(ray)
     yield ray
     ray.shutdown()
 
@@ -77,7 +79,8 @@ def test_missing_ray_is_one_line(monkeypatch, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "civic-ner: error: the ray engine needs Ray Data: pip install civic-ner[scale]"
 
 
-def test_ray_gives_the_entities_of_pipe_and_resumes(tiny_model_dir, bulletins, ray_local, tmp_path):
+def test_ray_gives_the_entities_of_pipe_and_resumes(tiny_model_dir, bulletins, ray_local, tmp_path, capsys):
+    from civic_ner import cli
     from civic_ner.api import load
     from civic_ner.reading import read_bulletin
     from civic_ner.scale import RayOptions, run_ray
@@ -104,8 +107,10 @@ def test_ray_gives_the_entities_of_pipe_and_resumes(tiny_model_dir, bulletins, r
         assert row["facts"] == [f.to_json(doc.text) for f in doc.facts]
 
     stamps = {f.name: f.stat().st_mtime_ns for f in files}
-    again = run_ray([str(bulletins)], tiny_model_dir, out, "parquet", options, shard_docs=2)
-    assert (again.skipped, again.documents) == (3, 0)  # nothing recomputed, Ray not even started
+    code = cli.main(["predict", str(bulletins), "--model", str(tiny_model_dir), "--engine", "ray", "-o", str(out),
+                     "--shard-docs", "2", "--workers", "2"])  # the command, rerun: nothing recomputed
+    assert code == 0
+    assert "3 shards (3 already done): 0 documents" in capsys.readouterr().err
     files[1].unlink()  # a shard lost (a killed run): only it is redone
     redo = run_ray([str(bulletins)], tiny_model_dir, out, "parquet", RayOptions(workers=1, cpus_per_worker=0.5), shard_docs=2)
     assert (redo.skipped, redo.documents) == (2, 2)
@@ -136,3 +141,15 @@ def test_ray_names_bad_inputs_and_writes_the_rest(tiny_model_dir, bulletins, ray
     assert [(r["id"], r["error"] is None) for r in rows] == [
         (str(folder / "broken.txt"), False), (str(folder / "good.txt"), True),
         ("j1", True), (f"{tmp_path / 'feed.jsonl'}:2", False), ("j3", False)]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--workers", "2"], "--workers needs --engine ray"),
+    (["--format", "parquet"], "--format parquet is written by --engine ray"),
+    (["--engine", "ray"], "--engine ray needs -o FOLDER"),
+])
+def test_engine_flags_are_checked(flags, message, tmp_path, capsys):
+    from civic_ner import cli
+
+    assert cli.main(["predict", str(tmp_path), "--model", str(tmp_path), *flags]) == 2
+    assert capsys.readouterr().err.startswith(f"civic-ner: error: {message}")

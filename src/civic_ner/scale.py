@@ -104,9 +104,16 @@ def _start_ray(ray, address: str | None) -> bool:
     import logging
 
     ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False, log_to_driver=True)
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
+    quiet_ray_data(ray)
     return True
+
+
+def quiet_ray_data(ray) -> None:
+    """No progress bars or per-dataset INFO lines: the command prints one line per shard itself."""
+    import logging
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def run_ray(
@@ -138,7 +145,7 @@ def run_ray(
         ds = ray.data.from_items([s.row() for s in pending], override_num_blocks=len(pending))
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
         ds = ds.map_batches(
-            ShardTagger, batch_size=1, concurrency=options.workers, num_cpus=options.cpus_per_worker,
+            ShardTagger, batch_size=1, compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=options.cpus_per_worker,
             num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"model": str(Path(model).resolve()), "out_dir": str(out.resolve()), "fmt": fmt,
                                    "device": device, "threads": cpu_threads(options.cpus_per_worker),

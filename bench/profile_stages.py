@@ -1,6 +1,6 @@
 """Where the time of the shipped prediction path goes: seconds, chars/s and share per stage, and model load time.
 
-    PYTHONPATH=src .venv/bin/python bench/profile.py --model runs/default/model [--generated-kb 1024] [--threads 2]
+    PYTHONPATH=src .venv/bin/python bench/profile_stages.py --model runs/default/model [--generated-kb 1024] [--threads 2]
 
 The path profiled is ``civic-ner predict`` followed by the facts (what ``civic-ner facts`` and the
 Ray shards add): :func:`civic_ner.writers.predict_files` over the inputs into JSONL, ``doc.facts``
@@ -14,7 +14,9 @@ and one generated file of ``--generated-kb`` KB (sections of the synthetic corpu
 generator), each after a warm-up on one seed. Also: LAC alone on the same cleaned texts (the issue's
 yardstick) and the model load, cold (a fresh process: imports + load) and warm (a second load).
 
-Writes bench/results/profile.json (``--json``) and prints a markdown table.
+Writes bench/results/profile.json (``--json``) and prints a markdown table. (Not named ``profile.py``: in
+bench/ that name would shadow the standard library's ``profile``, which torch imports through cProfile,
+and break every other script there.)
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 STAGES: dict[str, list[str]] = {
     "reading (decode)": ["reading:read_raw"],
@@ -172,14 +173,14 @@ def cold_load(model: str, threads: int) -> dict:
 
 def write_generated(path: Path, kb: int) -> None:
     """One long bulletin of about ``kb`` KB (UTF-8) from bench/scale.py's generator."""
-    from scale import bulletin_texts
+    from scale import bulletin_texts  # bench/scale.py (this script's folder is on the path)
 
-    texts, size, n = [], 0, 0
-    while size < kb * 1024:
-        text = bulletin_texts(n + 1)[n]
+    texts, size = [], 0
+    for text in bulletin_texts(max(1, kb // 4)):  # about 6 KB each: more than enough
         texts.append(text)
         size += len(text.encode("utf-8"))
-        n += 1
+        if size >= kb * 1024:
+            break
     path.write_text("\n".join(texts), encoding="utf-8")
 
 
