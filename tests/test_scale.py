@@ -119,34 +119,37 @@ def test_ray_gives_the_entities_of_pipe_and_resumes(tiny_model_dir, bulletins, r
     assert _by_source(read_shard_rows(files[1])) == {k: rows[k] for k in _by_source(read_shard_rows(files[1]))}
 
 
-def test_ray_names_bad_inputs_and_writes_the_rest(tiny_model_dir, bulletins, ray_local, tmp_path):
+def test_ray_names_bad_inputs_and_writes_the_rest(tiny_model_dir, bulletins, ray_local, tmp_path, monkeypatch):
+    """Relative input names (the actors' working directory is not the command's) name the bad documents."""
     from civic_ner.scale import RayOptions, run_ray
 
-    folder = tmp_path / "mixed"
+    monkeypatch.chdir(tmp_path)
+    folder = Path("mixed")
     folder.mkdir()
     (folder / "good.txt").write_text((bulletins / "b0.txt").read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "broken.txt").write_bytes(b"\x00\x01\x02binary")
     lines = [json.dumps({"id": "j1", "text": (bulletins / "b1.txt").read_text(encoding="utf-8")}, ensure_ascii=False),
              "{not json", json.dumps({"id": "j3", "body": "no text"})]
-    (tmp_path / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    summary = run_ray([str(folder), str(tmp_path / "feed.jsonl")], tiny_model_dir, tmp_path / "out", "jsonl",
-                      RayOptions(workers=2, cpus_per_worker=0.5), shard_docs=8)
+    Path("feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary = run_ray(["mixed", "feed.jsonl"], tiny_model_dir, "out", "jsonl", RayOptions(workers=2, cpus_per_worker=0.5),
+                      shard_docs=8)
     assert summary.documents == 2
-    assert sorted(summary.failed) == sorted([
-        f"{folder / 'broken.txt'}: binary file (contains NUL bytes; UTF-16 text needs a byte-order mark)",
-        f"{tmp_path / 'feed.jsonl'}: line 2: not a JSON line (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
-        f"{tmp_path / 'feed.jsonl'}: line 3: expected a 'text' string",
-    ])
-    rows = [row for f in sorted((tmp_path / "out").glob("part-*.jsonl")) for row in read_shard_rows(f)]
-    assert [(r["id"], r["error"] is None) for r in rows] == [
-        (str(folder / "broken.txt"), False), (str(folder / "good.txt"), True),
-        ("j1", True), (f"{tmp_path / 'feed.jsonl'}:2", False), ("j3", False)]
+    assert sorted(summary.failed) == [
+        "feed.jsonl: line 2: not a JSON line (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
+        "feed.jsonl: line 3: expected a 'text' string",
+        "mixed/broken.txt: binary file (contains NUL bytes; UTF-16 text needs a byte-order mark)",
+    ]
+    rows = [row for f in sorted(Path("out").glob("part-*.jsonl")) for row in read_shard_rows(f)]
+    assert [(r["id"], r["error"] is None, r["text"] is not None) for r in rows] == [
+        ("mixed/broken.txt", False, False), ("mixed/good.txt", True, True),
+        ("j1", True, True), ("feed.jsonl:2", False, False), ("j3", False, False)]
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--workers", "2"], "--workers needs --engine ray"),
     (["--format", "parquet"], "--format parquet is written by --engine ray"),
     (["--engine", "ray"], "--engine ray needs -o FOLDER"),
+    (["--engine", "ray", "-o", "out", "--threads", "2"], "--engine ray sizes each actor with --cpus-per-worker"),
 ])
 def test_engine_flags_are_checked(flags, message, tmp_path, capsys):
     from civic_ner import cli

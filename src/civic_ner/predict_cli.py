@@ -77,11 +77,16 @@ def _run_ray(args: argparse.Namespace) -> int:
         return fail("--engine ray needs -o FOLDER (it writes one file per shard)")
     if "-" in args.inputs:
         return fail("--engine ray reads folders, .jsonl or .parquet files, not standard input")
+    if args.device or args.threads:
+        return fail("--engine ray sizes each actor with --cpus-per-worker / --gpus-per-worker, not --device / --threads")
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be at least 1, not {args.batch_size}")
     given = {k: v for k, v in (("workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
                                 ("gpus_per_worker", args.gpus_per_worker)) if v is not None}
     options = RayOptions(**given, address=args.ray_address, batch_size=args.batch_size)
-    summary = run_ray(args.inputs, args.model, args.output, args.format or "parquet", options,
-                      DEFAULT_SHARD_DOCS if args.shard_docs is None else args.shard_docs, report=lambda line: print(line, file=sys.stderr))
+    shard_docs = DEFAULT_SHARD_DOCS if args.shard_docs is None else args.shard_docs
+    summary = run_ray(args.inputs, args.model, args.output, args.format or "parquet", options, shard_docs,
+                      report=lambda line: print(line, file=sys.stderr))
     for message in summary.failed:
         print(f"civic-ner: error: {message}", file=sys.stderr)
     if summary.stale:
@@ -123,7 +128,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=None, help="actors, each with its own model (default: 1)")
     g.add_argument("--cpus-per-worker", type=float, default=None, help="CPUs per actor, also its torch threads (default: 1)")
     g.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs per actor; above 0 runs on CUDA (default: 0)")
-    g.add_argument("--ray-address", default=None, help="join this Ray cluster (e.g. ray://head:10001 or auto)")
+    g.add_argument("--ray-address", default=None, help="join this Ray cluster (auto on one of its nodes, or HEAD:6379)")
     g.add_argument("--shard-docs", type=int, default=None, help="documents per output shard (default: 64)")
 
 

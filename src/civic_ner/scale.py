@@ -62,7 +62,7 @@ class ShardTagger:
         }
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        keys = ("name", "kind", "path", "items")
+        keys = ("name", "kind", "path", "items", "root")
         results = [self.run_shard(Shard.from_row({k: batch[k][i] for k in keys})) for i in range(len(batch["name"]))]
         return {key: [r[key] for r in results] for key in results[0]} if results else {}
 

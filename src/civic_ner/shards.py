@@ -38,17 +38,23 @@ class Shard:
     kind: str
     path: str
     items: tuple
+    root: str = ""  # the driver's working directory: paths stay as the user gave them (they name the
+    # documents), an actor whose working directory differs resolves them against it
 
     def file(self, fmt: str) -> str:
         return f"{self.name}.{fmt}"
 
+    def locate(self, path: str) -> str:
+        return os.path.join(self.root, path) if self.root else path
+
     def row(self) -> dict[str, str]:
         """Flat, for a Ray Data row (lists travel as JSON)."""
-        return {"name": self.name, "kind": self.kind, "path": self.path, "items": json.dumps(list(self.items), ensure_ascii=False)}
+        return {"name": self.name, "kind": self.kind, "path": self.path, "root": self.root,
+                "items": json.dumps(list(self.items), ensure_ascii=False)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Shard":
-        return cls(str(row["name"]), str(row["kind"]), str(row["path"]), tuple(json.loads(str(row["items"]))))
+        return cls(str(row["name"]), str(row["kind"]), str(row["path"]), tuple(json.loads(str(row["items"]))), str(row["root"]))
 
 
 # ---------------------------------------------------------------- planning (driver)
@@ -132,7 +138,7 @@ def plan_shards(inputs: Sequence[str], version: str, shard_docs: int = DEFAULT_S
             units += _parquet_units(path, shard_docs)
         else:
             raise ScaleError(f"{name}: the ray engine reads a folder of .txt, a .jsonl or a .parquet file")
-    return [Shard(f"part-{i:05d}-{_key(version, kind, members)}", kind, where, items)
+    return [Shard(f"part-{i:05d}-{_key(version, kind, members)}", kind, where, items, os.getcwd())
             for i, (kind, where, items, members) in enumerate(units)]
 
 
@@ -158,7 +164,7 @@ def _from_text(id_: str, source: str, where: str, text: Any) -> Document:
 
 def _jsonl_documents(shard: Shard) -> Iterator[Document]:
     start, first, lines = shard.items
-    with open(shard.path, "rb") as handle:
+    with open(shard.locate(shard.path), "rb") as handle:
         handle.seek(start)
         for number in range(first, first + lines):
             raw = handle.readline()
@@ -180,7 +186,7 @@ def _parquet_documents(shard: Shard) -> Iterator[Document]:
     import pyarrow.parquet as pq
 
     first, *groups = shard.items
-    handle = pq.ParquetFile(shard.path)
+    handle = pq.ParquetFile(shard.locate(shard.path))
     columns = [c for c in ("id", "text") if c in handle.schema_arrow.names]
     table = handle.read_row_groups(groups, columns=columns)
     ids = table.column("id").to_pylist() if "id" in columns else [None] * table.num_rows
@@ -194,7 +200,7 @@ def shard_documents(shard: Shard) -> Iterator[Document]:
     if shard.kind == "txt":
         for path in shard.items:
             try:
-                yield Document(path, path, read_bulletin(path))
+                yield Document(path, path, read_bulletin(shard.locate(path)))
             except InputError as exc:
                 yield Document(path, path, None, f"{path}: {exc}")
     elif shard.kind == "jsonl":
