@@ -17,9 +17,9 @@ $(BIN)/civic-ner: pyproject.toml
 
 setup: $(BIN)/civic-ner
 
-# Tests also need the optional extras: a real Label Studio server, the ML backend's server, matplotlib.
+# Tests also need the optional extras: a real Label Studio server, the ML backend's server, matplotlib, Ray Data.
 $(VENV)/.test-extras: $(BIN)/civic-ner pyproject.toml
-	$(BIN)/python -m pip install -e ".[dev,labelstudio,serve,curve]"
+	$(BIN)/python -m pip install -e ".[dev,labelstudio,serve,curve,scale]"
 	touch $@
 
 setup-test: $(VENV)/.test-extras

@@ -58,7 +58,45 @@ def _run_model(args: argparse.Namespace, fmt: str, writers=None, what: str = "en
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    return _run_model(args, args.format)
+    if args.engine == "ray":
+        return _run_ray(args)
+    if args.format == "parquet":
+        return fail("--format parquet is written by --engine ray (shards in a folder)")
+    for flag in ("workers", "cpus_per_worker", "gpus_per_worker", "ray_address", "shard_docs"):
+        if getattr(args, flag) is not None:
+            return fail(f"--{flag.replace('_', '-')} needs --engine ray")
+    return _run_model(args, args.format or "jsonl")
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    """Shards of entities, values and facts under the -o folder, over a pool of Ray actors (resumable)."""
+    from .scale import RayOptions, run_ray
+    from .shards import DEFAULT_SHARD_DOCS
+
+    if args.output in (None, "-"):
+        return fail("--engine ray needs -o FOLDER (it writes one file per shard)")
+    if "-" in args.inputs:
+        return fail("--engine ray reads folders, .jsonl or .parquet files, not standard input")
+    if args.device or args.threads:
+        return fail("--engine ray sizes each actor with --cpus-per-worker / --gpus-per-worker, not --device / --threads")
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be at least 1, not {args.batch_size}")
+    given = {k: v for k, v in (("workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
+                                ("gpus_per_worker", args.gpus_per_worker)) if v is not None}
+    options = RayOptions(**given, address=args.ray_address, batch_size=args.batch_size)
+    shard_docs = DEFAULT_SHARD_DOCS if args.shard_docs is None else args.shard_docs
+    summary = run_ray(args.inputs, args.model, args.output, args.format or "parquet", options, shard_docs,
+                      report=lambda line: print(line, file=sys.stderr))
+    for message in summary.failed:
+        print(f"civic-ner: error: {message}", file=sys.stderr)
+    if summary.stale:
+        print(f"civic-ner: {len(summary.stale)} shard file(s) in {args.output} belong to other inputs or another model "
+              f"(e.g. {summary.stale[0]}); remove them before reading the folder as one dataset", file=sys.stderr)
+    rate = f", {summary.chars / summary.seconds:,.0f} chars/s" if summary.seconds else ""
+    print(f"{summary.shards} shards ({summary.skipped} already done): {summary.documents} documents, "
+          f"{summary.entities} entities, {summary.facts} facts -> {args.output} in {summary.seconds:.1f} s{rate}",
+          file=sys.stderr)
+    return EXIT_SOME_INPUTS_FAILED if summary.failed else 0
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
@@ -83,10 +121,23 @@ def add_model_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
 
 
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("corpus scale (--engine ray; pip install civic-ner[scale])")
+    g.add_argument("--engine", choices=["process", "ray"], default="process",
+                   help="process: this process (default); ray: a pool of Ray actors writing resumable shards to -o FOLDER")
+    g.add_argument("--workers", type=int, default=None, help="actors, each with its own model (default: 1)")
+    g.add_argument("--cpus-per-worker", type=float, default=None, help="CPUs per actor, also its torch threads (default: 1)")
+    g.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs per actor; above 0 runs on CUDA (default: 0)")
+    g.add_argument("--ray-address", default=None, help="join this Ray cluster (auto on one of its nodes, or HEAD:6379)")
+    g.add_argument("--shard-docs", type=int, default=None, help="documents per output shard (default: 64)")
+
+
 def add_predict_commands(sub) -> None:
     p = sub.add_parser("predict", help="tag new bulletins (JSONL, Label Studio pre-annotations, HTML page, CSV)")
     add_model_run_args(p)
-    p.add_argument("--format", choices=["jsonl", "labelstudio", "html", "csv"], default="jsonl")
+    p.add_argument("--format", choices=["jsonl", "labelstudio", "html", "csv", "parquet"], default=None,
+                   help="default jsonl; with --engine ray: parquet (default) or jsonl shards")
+    add_engine_args(p)
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("facts", help="who did what with how much: facts (JSONL), totals (CSV) or both (HTML)")
     add_model_run_args(p)
