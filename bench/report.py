@@ -57,6 +57,10 @@ RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings."""
 SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/model --threads 1 --json bench/results/serve_load.json")
 """The Label Studio ML backend (`civic-ner serve`) under load: a burst of concurrent /predict calls, memory over many."""
+PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 200 --threads 1 --json bench/results/profile.json")
+"""Where prediction time goes, stage by stage, beside LAC alone in the same run."""
+SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulletins 40 --shard-docs 5 --json bench/results/scale.json")
+"""The single process against Ray Data with 1 and 2 workers on generated bulletins."""
 TRAINING = ("training.json", "OMP_NUM_THREADS=1 python bench/training.py --config configs/default.yaml --output-dir runs/default")
 
 
@@ -200,6 +204,36 @@ def serving() -> list[str]:
     ]
 
 
+def speed() -> list[str]:
+    prof, scale = load(PROFILE[0]), load(SCALE[0])
+    names = list(prof["inputs"])
+    lines = [f"Profile of the shipped path ({prof['torch_threads']} torch thread, {prof['cpu_count']} cores at load "
+             f"{prof['load_average_before'][0]:.1f}: a busy machine, not the quiet-machine figure the issue asks for):", "",
+             "| stage | " + " | ".join(f"{n}: share | chars/s" for n in names) + " |", "|---|" + "---|---|" * len(names)]
+    stages = {st["stage"]: {} for n in names for st in prof["inputs"][n]["stages"]}
+    for n in names:
+        for st in prof["inputs"][n]["stages"]:
+            stages[st["stage"]][n] = st
+    for stage, cells in stages.items():
+        lines.append(f"| {stage} | " + " | ".join(
+            f"{cells[n]['share'] * 100:.1f} % | {cells[n]['chars_per_second']:,.0f}" if n in cells else "– | –" for n in names) + " |")
+    for n in names:
+        i = prof["inputs"][n]
+        lines.append(f"| **end to end, {n}** ({i['chars']:,} chars) | " + " | ".join(
+            f"{i['chars_per_second'] / i['lac_alone_chars_per_second']:.2f}× LAC alone | {i['chars_per_second']:,.0f}"
+            if m == n else " | " for m in names) + " |")
+    load_ = prof["model_load"]
+    lines += ["", f"Model load: {load_['cold']['load_seconds']:.1f} s cold (after {load_['cold']['imports_seconds']:.1f} s of imports), "
+              f"{load_['warm_seconds']:.1f} s warm. `{PROFILE[1]}` → `bench/results/{PROFILE[0]}`.", "",
+              f"Scale ({scale['bulletins']} generated bulletins, {scale['generated_chars']:,} chars):", "",
+              "| engine | workers | chars/s | vs single process | scaling efficiency | same entities |", "|---|---|---|---|---|---|"]
+    for run in scale["runs"]:
+        lines.append(f"| {run['engine']} | {run.get('workers', 1)} | {run['chars_per_second']:,.0f} | {run.get('vs_process', 1.0):.2f} | "
+                     f"{run.get('scaling_efficiency', '–')} | {run.get('same_entities_as_process', '–')} |")
+    lines += ["", f"`{SCALE[1]}` → `bench/results/{SCALE[0]}` (the 10,000-bulletin run: `--bulletins 10000`, not run here)."]
+    return lines
+
+
 def training() -> list[str]:
     t = load(TRAINING[0])
     load_before = t.get("load_before", [0])[0]
@@ -216,6 +250,7 @@ def block() -> str:
                   "the feature CRF is deterministic):", ""], ablation(),
              ["", "Relations:", ""], relations(),
              ["", "Serving (Label Studio ML backend):", ""], serving(),
+             ["", "Speed and scale:", ""], speed(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)
 
