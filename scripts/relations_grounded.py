@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     return merge(records, first)
 
 
-def merge(records, first: dict) -> int:
+def gold_relations(records, first: dict) -> dict[str, set[Relation]]:
+    """Pass 1 with every edits file applied in name order, same_as in canonical form."""
     missing = [r.id for r in records if r.id not in first]
     if missing:
         raise SystemExit(f"pass 1 lacks {len(missing)} items, e.g. {missing[:3]}")
@@ -234,7 +235,11 @@ def merge(records, first: dict) -> int:
                 raise SystemExit(f"{path.name}: {sid}: drop {rel} which pass 1 does not have")
             else:
                 gold[sid].discard(rel)
-        gold = {sid: canonical_repeats(rels) for sid, rels in gold.items()}
+    return {sid: canonical_repeats(rels) for sid, rels in gold.items()}
+
+
+def merge(records, first: dict) -> int:
+    gold = gold_relations(records, first)
     for r in records:
         r.relations = sorted(gold[r.id])
     corpus.save_tasks(GROUNDED, records)

@@ -154,3 +154,22 @@ def test_part_of_cycle_detection_direct():
 
     assert _part_of_cycles([Relation(0, 1, "part_of"), Relation(1, 2, "part_of")]) == []
     assert _part_of_cycles([Relation(0, 1, "part_of"), Relation(1, 0, "part_of")])
+
+
+def test_the_grounded_relation_gold_is_what_its_passes_and_edits_make():
+    """annotations/grounded.json's relations = relation pass 1 + the adjudication and review edits
+    (scripts/relations_grounded.py merge): nobody edited the gold by hand."""
+    import importlib.util
+
+    from civic_ner import corpus
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("relations_grounded", root / "scripts" / "relations_grounded.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    records = corpus.load_annotations(root / "annotations" / "grounded.json")
+    first, problems = script.read_passes(script.WORK / "pass1", {r.id: r for r in records})
+    assert not problems
+    gold = script.gold_relations(records, first)
+    assert sum(map(len, gold.values())) > 3000
+    assert {r.id: set(r.relations) for r in records} == gold
