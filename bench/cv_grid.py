@@ -249,10 +249,7 @@ def cmd_run(args) -> None:
 
     real, _ = load_examples_file(args.examples)
     folds = args.folds
-    assignment = fold_of_examples(real, folds)  # the folds the runs were dealt with
-    if args.gold:  # score against later (adjudicated) gold; the folds stay those of --examples
-        newer = {r.id: r for r, _ in load_examples_file(args.gold)[0]}
-        real = [(replace(r, spans=newer[r.id].spans), f) for r, f in real]
+    assignment = fold_of_examples(real, folds)
     done = set()
     if Path(args.out).exists():
         for line in Path(args.out).read_text(encoding="utf-8").splitlines():

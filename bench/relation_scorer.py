@@ -91,7 +91,7 @@ def score_fold(train, test, rows: dict, counts: dict[str, Counter], threshold: f
                 counts[name][label, "gold"] += len(g)
 
 
-def cross_validate(records, folds: int) -> dict:
+def cross_validate(records, folds: int, threshold: float = THRESHOLD) -> dict:
     rows = precompute(records)
     per_seed = []
     for seed in SEEDS:
@@ -100,7 +100,7 @@ def cross_validate(records, folds: int) -> dict:
         for fold in range(folds):
             train = [r for r in records if assignment[r.id] != fold]
             test = [r for r in records if assignment[r.id] == fold]
-            score_fold(train, test, rows, counts)
+            score_fold(train, test, rows, counts, threshold)
         per_seed.append({name: {label: prf(c[label, "tp"], c[label, "pred"], c[label, "gold"])
                                 for label in (*RELATION_ROWS, "micro")} for name, c in counts.items()})
     out = {}
@@ -110,8 +110,8 @@ def cross_validate(records, folds: int) -> dict:
             f1s = [s[name][label]["f1"] for s in per_seed]
             first = per_seed[0][name][label]
             out[name][label] = {"f1": round(statistics.mean(f1s), 4), "f1_std": round(statistics.pstdev(f1s), 4),
-                                "precision": round(first["precision"], 4), "recall": round(first["recall"], 4),
-                                "support": first["support"]}
+                                "precision_first_dealing": round(first["precision"], 4),
+                                "recall_first_dealing": round(first["recall"], 4), "support": first["support"]}
     return out
 
 
@@ -122,19 +122,22 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=str(ROOT / "data"))
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--threshold", type=float, default=THRESHOLD,
+                   help="probability above which a candidate is kept (default: the shipped %(default)s)")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)
     records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
     grounded_done = any(r.relations for r in records if r.meta.get("grounded"))  # the layer is merged for all or none
     annotated = [r for r in records if grounded_done or not r.meta.get("grounded")]
-    scores = cross_validate(annotated, args.folds)
+    scores = cross_validate(annotated, args.folds, args.threshold)
     print(f"{len(annotated)} sections, {sum(len(r.relations) for r in annotated)} gold relations; given gold entities; "
           f"{args.folds}-fold CV by province, dealings {SEEDS}: F1 mean ± std")
     print(f"{'relation':<10}" + "".join(f"{name:>22}" for name in ROWS))
     for label in (*RELATION_ROWS, "micro"):
         print(f"{label:<10}" + "".join(f"{scores[n][label]['f1']:>15.3f} ± {scores[n][label]['f1_std']:.3f}" for n in ROWS))
     fileio.write_json(args.json, {
-        "command": "python bench/relation_scorer.py", "sections": len(annotated), "folds": args.folds,
+        "command": "python bench/relation_scorer.py" + (f" --threshold {args.threshold}" if args.threshold != THRESHOLD else ""),
+        "threshold": args.threshold, "sections": len(annotated), "folds": args.folds,
         "dealings": list(SEEDS), "splits": list(CV_SPLITS), "in_sample": ["cues on the seeds' sections"],
         "relations": sum(len(r.relations) for r in annotated), "scores": scores,
     })

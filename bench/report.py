@@ -24,8 +24,8 @@ EVALUATION = ("evaluate_default.json", "python evaluate.py --model runs/default/
 """The shipped model on the seeds' test and on the held-out provinces (train: `make train`)."""
 _SUMMARIZE = "python bench/cv_grid.py summarize runs/grid/province.jsonl --examples runs/grid/examples.json --folds 3"
 GRID = ("cv_province.json", f"{_SUMMARIZE} --span-rules --consistency-labels PROGRAM --json bench/results/cv_province.json")
-"""The network recipes, 3-fold CV by province, post-processed as the shipped Tagger does (span rules,
-document consistency for PROGRAM names). Trained and scored on the first-pass snapshot of the
+"""The network recipes, 3-fold CV by province, post-processed as the shipped Tagger does (span rules),
+each also scored with document consistency for PROGRAM names (the "document consistency" rows). Trained and scored on the first-pass snapshot of the
 training provinces (runs/grid/examples.json; the feature-CRF rows use the same units and folds);
 runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json`."""
 GRID_VARIANTS = (

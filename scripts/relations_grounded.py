@@ -23,7 +23,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from civic_ner import corpus
+from civic_ner import corpus, fileio
 from civic_ner.inline import read_blocks, write_blocks
 from civic_ner.relations import RELATION_TYPES, Relation, allowed
 
@@ -225,10 +225,15 @@ def gold_relations(records, first: dict) -> dict[str, set[Relation]]:
     if missing:
         raise SystemExit(f"pass 1 lacks {len(missing)} items, e.g. {missing[:3]}")
     gold = {sid: set(rels) for sid, rels in first.items()}
+    spans_of = {r.id: r.spans for r in records}
     for path in sorted(WORK.glob(EDITS)):
         for sid, action, rel, _reason in read_edits(path):
             if sid not in gold:
                 raise SystemExit(f"{path.name}: {sid}: not an item")
+            spans = spans_of[sid]
+            if (rel.source >= len(spans) or rel.target >= len(spans) or rel.source == rel.target
+                    or not allowed(rel.label, spans[rel.source].label, spans[rel.target].label)):
+                raise SystemExit(f"{path.name}: {sid}: {rel.label} E{rel.source} E{rel.target}: not an allowed pair of entities")
             if action == "add":
                 gold[sid].add(rel)
             elif rel not in gold[sid]:
@@ -242,8 +247,14 @@ def merge(records, first: dict) -> int:
     gold = gold_relations(records, first)
     for r in records:
         r.relations = sorted(gold[r.id])
-    corpus.save_tasks(GROUNDED, records)
-    corpus.load_grounded(GROUNDED, [])  # validates relation ends, types and part_of cycles
+    check = GROUNDED.with_suffix(".check.json")  # validated before it replaces the committed file
+    corpus.save_tasks(check, records)
+    try:
+        corpus.load_grounded(check, [])  # relation ends, types and part_of cycles
+    finally:
+        validated = check.read_bytes()
+        check.unlink()
+    fileio.write_text(GROUNDED, validated.decode("utf-8"))  # atomic replace
     counts = Counter(rel.label for rels in gold.values() for rel in rels)
     print(f"{sum(counts.values())} relations ({dict(counts)}) in {len(records)} items -> {GROUNDED.relative_to(ROOT)}")
     return 0

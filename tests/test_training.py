@@ -47,9 +47,16 @@ def test_train_writes_model_and_metrics_atomically(tmp_path, tiny_encoder_dir, g
     data = write_small_data(tmp_path / "data", gold_records)
     result = train(tiny_config(tiny_encoder_dir, data), tmp_path / "run", log=lambda *_: None)
     model_dir = tmp_path / "run" / "model"
+    # relations.json: the relation model learned from the train sections' gold relations (two of them)
     for name in ("encoder/model.safetensors", "encoder/config.json", "head.safetensors", "civic_ner.json",
-                 "README.md", "tokenizer.json"):
+                 "README.md", "tokenizer.json", "relations.json"):
         assert (model_dir / name).exists(), name
+    from civic_ner.model_dir import model_version, save_relation_model
+    from civic_ner.relation_model import RelationModel
+
+    before = model_version(model_dir)
+    save_relation_model(model_dir, RelationModel({"rel=runs": 1.0}))  # `civic-ner relations` refits it alone
+    assert model_version(model_dir) != before
     meta = json.loads((model_dir / "civic_ner.json").read_text())
     assert meta["format"] == 2 and meta["architecture"]["crf"] and meta["architecture"]["feature_vocab"]["lac"][0] == "<unk>"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -127,6 +127,21 @@ def test_trimming_keeps_ids_and_predictions(wordpiece_model, tmp_path):
     assert meta["architecture"]["max_length"] == 24 and meta["trimmed"]["vocab_after"] == result.vocab_after
 
 
+def test_trimming_carries_the_relation_model(wordpiece_model, tmp_path):
+    """A trimmed copy keeps the learned relation layer (relations.json) of its model directory."""
+    import shutil
+
+    from civic_ner.model_dir import load_relation_model, save_relation_model
+    from civic_ner.relation_model import RelationModel
+
+    source = tmp_path / "with-relations"
+    shutil.copytree(wordpiece_model, source)
+    save_relation_model(source, RelationModel({"rel=runs": 1.5}, bias=-0.5))
+    trim_model(source, tmp_path / "trimmed", TEXTS[:1])
+    copied = load_relation_model(tmp_path / "trimmed")
+    assert copied is not None and copied.weights == {"rel=runs": 1.5} and copied.bias == -0.5
+
+
 def test_subword_trim_keeps_every_piece_over_the_kept_characters(unigram_model, tmp_path):
     result = trim_model(unigram_model, tmp_path / "t", TEXTS)  # full-width ＡＢＣ normalise to A, B, C
     assert result.mismatches == [] and result.vocab_after < result.vocab_before

@@ -232,21 +232,21 @@ def cmd_trim(args: argparse.Namespace) -> int:
 def cmd_relations(args: argparse.Namespace) -> int:
     """Fit (or refit) the learned relation model of an existing model directory from the relation
     layer of the splits the model trained on: relations grow without retraining the tagger."""
-    from .config import TrainConfig
     from .corpus import load_split
     from .dataset import DataError
-    from .model_dir import save_relation_model, trained_splits
-    from .training import fit_relation_model
+    from .model_dir import save_relation_model, training_config
+    from .training import fit_relation_model, relation_records, written_for
 
-    splits = [s for s in trained_splits(args.model) if s != "synthetic"]  # synthetic items carry no relations
-    records = [r for s in splits for r in load_split(args.data_dir, s)]
-    config = TrainConfig(relation_model="learned")
+    config = training_config(args.model, data_dir=args.data_dir, relation_model="learned")
+    splits = {s: [(r, {}) for r in load_split(config.data_dir, s)] for s in ("train", "dev", "synthetic", "grounded")}
+    examples = [ex for s in config.train_splits for ex in splits[s]] + written_for(config, splits)
+    records = relation_records(config, [r.id for r, _ in examples])  # exactly the sections the tagger trained on
     model = fit_relation_model(config, records)
     if model is None:
-        raise DataError(f"{args.data_dir}: no relations in the splits {', '.join(splits)} that {args.model} trained on")
+        raise DataError(f"{args.data_dir}: no relations in the sections {args.model} trained on")
     save_relation_model(args.model, model)
     print(f"{args.model}/relations.json: relation model from {sum(len(r.relations) for r in records)} relations "
-          f"in {len(records)} sections of {', '.join(splits)}")
+          f"in {len(records)} sections the tagger trained on")
     return 0
 
 

@@ -6,10 +6,12 @@ Layout (format :data:`FORMAT_VERSION`)::
     encoder/              ENCODER_DIR: a standard Hugging Face checkpoint (config.json, model.safetensors)
     head.safetensors      HEAD_FILE: everything of the network that is not the encoder
     crf.crfsuite          CRF_FILE: the feature CRF mixed in at prediction (only with crf_ensemble > 0)
+    relations.json        RELATIONS_FILE: the learned relation model (only with relation_model: learned)
     tokenizer files       as ``save_pretrained`` writes them
     README.md             CARD_FILE: the model card
 
-Written by :func:`save` (training) and :func:`write` (also trimming), all or nothing; read by
+Written by :func:`save` (training) and :func:`write` (also trimming), all or nothing, and
+:func:`save_relation_model` (``civic-ner relations``: refit the relation layer alone); read by
 :func:`load` (:meth:`civic_ner.prediction.Tagger.from_dir`) after :func:`read_meta` checked it.
 :func:`model_version` is the one id of a model (the Python API and Label Studio).
 """
@@ -148,7 +150,7 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     crf, weight = load_crf(path, meta)
-    labels = tuple(meta.get("consistency_labels", ("ORG", "PROGRAM")))  # directories before 0.3: both
+    labels = tuple(meta.get("consistency_labels") or ("ORG", "PROGRAM"))  # directories before 0.3: both
     return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight)
 
 
@@ -212,6 +214,18 @@ def save_relation_model(path: str | Path, model) -> None:
     if not is_model_dir(path):
         raise ModelDirError(f"{path}: not a civic-ner model directory")
     model.save(Path(path) / RELATIONS_FILE)
+
+
+def training_config(path: str | Path, **overrides: Any):
+    """The :class:`~civic_ner.config.TrainConfig` a model directory was trained with (its
+    civic_ner.json), with ``overrides``; keys this version no longer knows are ignored."""
+    from dataclasses import fields
+
+    from .config import TrainConfig
+
+    saved = read_meta(Path(path)).get("config", {})
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{**{k: v for k, v in saved.items() if k in known}, **overrides})
 
 
 def trained_splits(path: str | Path) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ ROLE_PAIRS = {
 NUMBERS = ("MONEY", "COUNT")
 THRESHOLD = 0.3
 """Probability above which a candidate is kept: chosen by CV by province (0.25-0.5 tried; bench/RESULTS.md)."""
+MAX_PAIR_CHARS = 600
+"""Pairs further apart than this many characters are candidates only through a list header or the
+headline (a long bulletin's pairs would otherwise grow with the square of its length)."""
 MAX_PARAGRAPH_GAP = 4
 """Pairs further apart than this many paragraphs are candidates only through a list header or the headline."""
 MAX_BETWEEN_BIGRAMS = 24
@@ -58,23 +62,23 @@ def candidates(sec: _Section) -> list[Candidate]:
                 continue
             label = ROLE_PAIRS.get((a.label, b.label))
             gap = abs(sec.para_of[i] - sec.para_of[k])
-            if label and (gap <= MAX_PARAGRAPH_GAP or sec.near(i, k) or sec.near(k, i) or _in_headline(sec, min(i, k))):
+            close = abs(a.start - b.start) <= MAX_PAIR_CHARS
+            if label and ((close and gap <= MAX_PARAGRAPH_GAP) or sec.near(i, k) or sec.near(k, i) or _in_headline(sec, min(i, k))):
                 out.append(Candidate(i, k, label))
-            elif a.label == b.label and a.label in NUMBERS:
-                if gap <= 2:
-                    out.append(Candidate(i, k, "part_of"))
-                if i > k and _same_figure(text, a, b):
-                    out.append(Candidate(i, k, "same_as"))
+            elif a.label == b.label and a.label in NUMBERS and gap <= 2 and close:
+                out.append(Candidate(i, k, "part_of"))
+    figures: dict[tuple, list[int]] = {}
+    for k, s in enumerate(spans):  # repeats: one group per figure (same surface or same value)
+        if s.label in NUMBERS:
+            value = _value(s.label, text[s.start:s.end])
+            figures.setdefault((s.label, value if value is not None else text[s.start:s.end]), []).append(k)
+    for group in figures.values():
+        out += [Candidate(i, k, "same_as") for n, i in enumerate(group) for k in group[:n]]
     return out
 
 
 def _in_headline(sec: _Section, k: int) -> bool:
     return sec.para_of[k] == 0
-
-
-def _same_figure(text: str, a: Span, b: Span) -> bool:
-    surface_a, surface_b = text[a.start:a.end], text[b.start:b.end]
-    return surface_a == surface_b or _value(a.label, surface_a) == _value(b.label, surface_b) is not None
 
 
 def _value(label: str, surface: str):
@@ -93,8 +97,9 @@ def _bin(n: int, edges: Sequence[int] = (0, 2, 6, 15, 40, 100)) -> str:
     return "more"
 
 
-def pair_features(sec: _Section, c: Candidate, cues: bool = True) -> dict[str, float]:
+def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index | None = None) -> dict[str, float]:
     """Sparse features of one candidate, each conjoined with its relation type."""
+    index = index or _Index(sec, cues)
     text, spans = sec.text, sec.spans
     a, b = spans[c.source], spans[c.target]
     first, second = (a, b) if a.start < b.start else (b, a)
@@ -116,7 +121,7 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True) -> dict[str, f
         f"{r}source_type_between={_bin(sum(s.label == a.label for s in inside), (0, 1, 2))}": 1.0,
     }
     if cues:
-        f[f"{r}cue={Relation(c.source, c.target, c.label) in sec.relations}"] = 1.0
+        f[f"{r}cue={Relation(c.source, c.target, c.label) in index.cues}"] = 1.0
     for name, words in (("give", GIVE_VERBS), ("run", RUN_VERBS), ("to", RECIPIENT_CUES), ("part", PART_CUES),
                         ("total", TOTAL_CUES), ("use", USE_CUES), ("award", AWARD_CUES)):
         if any(w in between for w in words):
@@ -124,20 +129,41 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True) -> dict[str, f
     if len(between) <= MAX_BETWEEN_BIGRAMS:
         for k in range(len(between) - 1):
             f[f"{r}bigram={between[k:k + 2]}"] = 1.0
-    f[f"{r}target_rank={_rank(spans, c.source, c.target)}|after={b.start > a.start}"] = 1.0
-    f[f"{r}source_rank={_rank(spans, c.target, c.source)}"] = 1.0
+    f[f"{r}target_rank={index.rank(spans, c.source, c.target)}|after={b.start > a.start}"] = 1.0
+    f[f"{r}source_rank={index.rank(spans, c.target, c.source)}"] = 1.0
     f.update(_number_features(sec, c, r))
-    f.update(_structure_features(sec, c, r))
+    f.update(_structure_features(sec, c, r, index))
     return f
 
 
-def _rank(spans: Sequence[Span], anchor: int, other: int) -> int:
-    """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped at 3):
-    the nearest program to a number is its most likely owner."""
-    distance = abs(spans[other].start - spans[anchor].start)
-    closer = sum(1 for k, s in enumerate(spans) if k not in (anchor, other) and s.label == spans[other].label
-                 and abs(s.start - spans[anchor].start) < distance)
-    return min(closer, 3)
+class _Index:
+    """Per section, computed once: the starts of each label's spans (sorted) and the first span of
+    every sentence, so that a candidate's features cost O(log n), not O(n)."""
+
+    def __init__(self, sec: _Section, cues: bool = True) -> None:
+        self.starts: dict[str, list[int]] = {}
+        self.ids: dict[str, list[int]] = {}
+        for k, s in enumerate(sec.spans):
+            self.starts.setdefault(s.label, []).append(s.start)
+            self.ids.setdefault(s.label, []).append(k)
+        self.cues = set(sec.relations) if cues else set()
+        self.opener: dict[int, int] = {}
+        for k, sentence in enumerate(sec.sent_of):
+            self.opener.setdefault(sentence, k)
+
+    def rank(self, spans: Sequence[Span], anchor: int, other: int) -> int:
+        """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped
+        at 3): the nearest program to a number is its most likely owner."""
+        starts = self.starts[spans[other].label]
+        at, distance = spans[anchor].start, abs(spans[other].start - spans[anchor].start)
+        closer = bisect_left(starts, at + distance) - bisect_left(starts, at - distance + 1)
+        closer -= spans[anchor].label == spans[other].label and distance > 0  # the anchor itself
+        return min(max(closer, 0), 3)
+
+    def nearest_before(self, spans: Sequence[Span], label: str, position: int) -> int | None:
+        """The last span of ``label`` starting before ``position``."""
+        k = bisect_left(self.starts.get(label, []), position) - 1
+        return self.ids[label][k] if k >= 0 else None
 
 
 def _number_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
@@ -167,7 +193,7 @@ def _number_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
     return f
 
 
-def _structure_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
+def _structure_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[str, float]:
     text, spans = sec.text, sec.spans
     a, b = spans[c.source], spans[c.target]
     f: dict[str, float] = {}
@@ -175,22 +201,21 @@ def _structure_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]
         f[f"{r}via_list_header"] = 1.0
     if "ORG" in (a.label, b.label):
         org = c.target if b.label == "ORG" else c.source
-        opener = next((k for k in range(len(spans)) if sec.sent_of[k] == sec.sent_of[org]), None)
-        f[f"{r}org_opens_sentence={org == opener}"] = 1.0
+        f[f"{r}org_opens_sentence={org == index.opener[sec.sent_of[org]]}"] = 1.0
         f[f"{r}org_is_recipient={sec.is_recipient(org)}"] = 1.0
     head = sec.paragraphs[sec.para_of[c.target]][0]
     if b.label == "PROGRAM" and (LIST_ITEM.match(text[head:b.start]) or not text[head:b.start].strip(" “\"")):
         f[f"{r}program_heads_paragraph"] = 1.0
     if b.label in ("PROGRAM", "ORG"):
-        same_kind = [k for k in range(len(spans)) if spans[k].label == b.label and spans[k].start < a.start]
-        f[f"{r}nearest_before={bool(same_kind) and same_kind[-1] == c.target}"] = 1.0
+        f[f"{r}nearest_before={index.nearest_before(spans, b.label, a.start) == c.target}"] = 1.0
     return f
 
 
 def featurized(text: str, spans: Sequence[Span], cues: bool = True) -> list[tuple[Candidate, dict[str, float]]]:
     """Every candidate of a section with its features."""
     sec = _Section(text, spans)
-    return [(cand, pair_features(sec, cand, cues)) for cand in candidates(sec)]
+    index = _Index(sec, cues)
+    return [(cand, pair_features(sec, cand, cues, index)) for cand in candidates(sec)]
 
 
 class RelationModel:

@@ -182,7 +182,11 @@ def predict_tasks(served: Served, tasks: list, config: LabelConfig, limits: Limi
                 log.exception("task %s failed", i)
                 results[i] = task_error(tasks[i], f"prediction failed ({type(exc).__name__}: {exc})", served.version)
     for i, entities in predicted.items():
-        results[i] = prediction(texts[i], entities, served.version, config, served.relation_model)
+        try:
+            results[i] = prediction(texts[i], entities, served.version, config, served.relation_model)
+        except Exception as exc:  # noqa: BLE001 - the relation layer failing on one task fails that task only
+            log.exception("task %s: relations failed", i)
+            results[i] = task_error(tasks[i], f"relations failed ({type(exc).__name__}: {exc})", served.version)
     return [r for r in results if r is not None]
 
 

@@ -389,6 +389,16 @@ class TrainResult:
     best_epoch: int
 
 
+def relation_records(config: TrainConfig, ids: Sequence[str]) -> list[Record]:
+    """The sections with ``ids`` as the relation layer sees them (with their relations, which the
+    tagger's examples do not carry): those of the seeds' splits and the grounded items; the synthetic
+    items have no relation layer and are left out."""
+    from .corpus import load_split
+
+    by_id = {r.id: r for split in ("train", "dev", "grounded") for r in load_split(config.data_dir, split)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print):
     """The relation model of ``config.relation_model: learned``, from the relations of ``records``
     (training sections that carry a relation layer; one without relations is a negative example);
@@ -419,9 +429,8 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     # a held-out dev split is scored after every fine-tuning epoch (the curve shows whether training is stable)
     dev = splits["dev"] if "dev" not in config.train_splits and splits["dev"] else None
     result = fit(config, train_examples, dev, written, log=log)
-    # the seeds' sections and the grounded items carry a relation layer (the synthetic items do not)
-    relation_sections = [r for r, _ in train_examples] + [r for r, _ in written if r.meta.get("grounded")]
-    result.relations = fit_relation_model(config, relation_sections, log)
+    trained_ids = [r.id for r, _ in train_examples + written]
+    result.relations = fit_relation_model(config, relation_records(config, trained_ids), log)
     tagger = result.tagger(config)
     metrics = {
         "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),
