@@ -25,10 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from civic_ner.cv import CV_SPLITS, group_of  # noqa: E402
-from civic_ner.evaluation import prf  # noqa: E402
+from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
 from civic_ner.facts import extract_relations  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, RelationModel, featurized  # noqa: E402
-from civic_ner.report import RELATION_ROWS  # noqa: E402
 
 ROWS = ("cues", "learned, no cues", "learned + cues")
 SEEDS = (13, 14, 15)
@@ -67,7 +66,8 @@ def without_cues(feats: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in feats.items() if CUE_PREFIX not in k}
 
 
-def score_fold(train, test, rows: dict, counts: dict[str, Counter], threshold: float = THRESHOLD) -> None:
+def score_fold(train, test, rows: dict, found: dict[str, list], threshold: float = THRESHOLD) -> None:
+    """Fit both learned variants on ``train``; append each test section's (gold, found) to ``found``."""
     train_rows = [x for r in train for x in rows[r.id]]
     labels = [y for _, _, y in train_rows]
     models = {
@@ -77,18 +77,12 @@ def score_fold(train, test, rows: dict, counts: dict[str, Counter], threshold: f
     }
     for r in test:
         gold = {(x.source, x.target, x.label) for x in r.relations}
-        found = {"cues": extract_relations(r.text, r.spans)}
+        predicted = {"cues": extract_relations(r.text, r.spans)}
         for name, m in models.items():
             feats = [(c, f if m.cues else without_cues(f)) for c, f, _ in rows[r.id]]
-            found[name] = m.decode(r.spans, [(m.probability(f), c) for c, f in feats], r.text)
-        for name, relations in found.items():
-            got = {(x.source, x.target, x.label) for x in relations}
-            for label in (*RELATION_ROWS, "micro"):
-                keep = (lambda x: True) if label == "micro" else (lambda x, label=label: x[2] == label)
-                g, p = {x for x in gold if keep(x)}, {x for x in got if keep(x)}
-                counts[name][label, "tp"] += len(g & p)
-                counts[name][label, "pred"] += len(p)
-                counts[name][label, "gold"] += len(g)
+            predicted[name] = m.decode(r.spans, [(m.probability(f), c) for c, f in feats], r.text)
+        for name, relations in predicted.items():
+            found[name].append((gold, {(x.source, x.target, x.label) for x in relations}))
 
 
 def cross_validate(records, folds: int, threshold: float = THRESHOLD) -> dict:
@@ -96,13 +90,12 @@ def cross_validate(records, folds: int, threshold: float = THRESHOLD) -> dict:
     per_seed = []
     for seed in SEEDS:
         assignment = dealing(records, folds, seed)
-        counts = {name: Counter() for name in ROWS}
+        found: dict[str, list] = {name: [] for name in ROWS}
         for fold in range(folds):
             train = [r for r in records if assignment[r.id] != fold]
             test = [r for r in records if assignment[r.id] == fold]
-            score_fold(train, test, rows, counts, threshold)
-        per_seed.append({name: {label: prf(c[label, "tp"], c[label, "pred"], c[label, "gold"])
-                                for label in (*RELATION_ROWS, "micro")} for name, c in counts.items()})
+            score_fold(train, test, rows, found, threshold)
+        per_seed.append({name: relation_prf(pairs) for name, pairs in found.items()})
     out = {}
     for name in ROWS:
         out[name] = {}

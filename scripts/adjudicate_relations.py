@@ -6,16 +6,14 @@ is also the region id s<n> of annotations/tasks.json. Run after scripts/adjudica
 
 usage: python scripts/adjudicate_relations.py
 """
-import re
 from pathlib import Path
 
 from civic_ner import corpus
-from civic_ner.inline import read_blocks, write_blocks
+from civic_ner.inline import RELATION_LINE_RE, read_blocks, write_blocks
 from civic_ner.relations import Relation, allowed
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "annotations/relations/work"
-LINE_RE = re.compile(r"^(\w+)\s+E(\d+)\s+E(\d+)\s*(?:#\s*(.*))?$")
 
 # R1: counts of participants (volunteers, member companies, competitors, cadres sent) and award
 # results are not what a program reaches. Pass 1 tagged such links with these comments.
@@ -40,7 +38,7 @@ def main() -> None:
             record = records[sid]
             kept_lines, relations = [], set()
             for line in body.splitlines():
-                m = LINE_RE.match(line.strip())
+                m = RELATION_LINE_RE.match(line.strip())
                 if not m:
                     continue
                 comment = (m.group(4) or "").strip()

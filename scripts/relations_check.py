@@ -10,10 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from civic_ner.relations import RELATION_TYPES, allowed
-from civic_ner.inline import read_blocks
+from civic_ner.inline import RELATION_LINE_RE, read_blocks
 
 ENTITY_RE = re.compile(r"\[E(\d+)\|([A-Z]+)\|([^\]]+)\]")
-LINE_RE = re.compile(r"^(\w+)\s+E(\d+)\s+E(\d+)\s*(?:#.*)?$")
 
 
 def main(sections_path: str, relations_path: str) -> int:
@@ -35,7 +34,7 @@ def main(sections_path: str, relations_path: str) -> int:
         for line in body.splitlines():
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            m = LINE_RE.match(line.strip())
+            m = RELATION_LINE_RE.match(line.strip())
             if not m:
                 print(f"{sid}: cannot read {line!r} (want: relation E<from> E<to>)")
                 errors += 1

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from civic_ner import corpus, fileio
-from civic_ner.inline import read_blocks, write_blocks
+from civic_ner.inline import RELATION_LINE_RE, read_blocks, write_blocks
 from civic_ner.relations import RELATION_TYPES, Relation, allowed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,6 @@ EDITS = "edits*.tsv"
 PASS1_BATCHES = 5
 PASS2_BATCHES = 2
 PASS2_SHARE = 0.21
-LINE_RE = re.compile(r"^(\w+)\s+E(\d+)\s+E(\d+)\s*(?:#\s*(.*))?$")
 
 
 def marked(text: str, spans) -> str:
@@ -90,7 +88,7 @@ def read_pass(path: Path, records: dict) -> tuple[dict[str, set[Relation]], list
         for line in body.splitlines():
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            m = LINE_RE.match(line.strip())
+            m = RELATION_LINE_RE.match(line.strip())
             if not m:
                 problems.append(f"{path.name}: {sid}: cannot read {line!r} (want: relation E<from> E<to>)")
                 continue
@@ -147,7 +145,7 @@ def read_edits(path: Path) -> list[tuple[str, str, Relation, str]]:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        m = LINE_RE.match(parts[2].strip()) if len(parts) >= 4 else None
+        m = RELATION_LINE_RE.match(parts[2].strip()) if len(parts) >= 4 else None
         if not m or parts[1] not in ("add", "drop"):
             raise SystemExit(f"{path}:{n}: want item<TAB>add|drop<TAB>relation E<a> E<b><TAB>reason")
         rows.append((parts[0], parts[1], Relation(int(m.group(2)), int(m.group(3)), m.group(1)), parts[3]))

@@ -2,6 +2,7 @@
 real Label Studio server (started once per session, only by the tests that ask for it)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -98,7 +99,7 @@ def tiny_model_dir(tmp_path_factory, tiny_encoder_dir, gold_records) -> Path:
     return base / "run" / "model"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -120,7 +121,7 @@ def label_studio_server(tmp_path_factory):
     if importlib.util.find_spec("label_studio") is None:
         pytest.skip("label-studio is not installed (pip install -r requirements-labelstudio.txt)")
     home = tmp_path_factory.mktemp("label-studio")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "HOME": str(home),  # nothing lands in the real home directory
@@ -140,11 +141,9 @@ def label_studio_server(tmp_path_factory):
         "--username", "a@b.c", "--password", "civic-ner-pass-1", "--user-token", LS_TOKEN,
         "--enable-legacy-api-token", "--log-level", "WARNING",
     ]
-    log = open(home / "server.log", "w", encoding="utf-8")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    try:
+    with running(command, env, home, home / "server.log") as process:
         while True:
             if process.poll() is not None:
                 pytest.fail(f"label-studio exited with {process.returncode}:\n{_tail(home / 'server.log')}")
@@ -159,6 +158,16 @@ def label_studio_server(tmp_path_factory):
             time.sleep(1)
         print(f"label-studio healthy on {url} after {time.monotonic() - started:.0f} s")
         yield url
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], cwd: Path, log_path: Path):
+    """A server process for a test, its output in ``log_path``; stopped (terminated, then killed)
+    whatever the test does."""
+    log = open(log_path, "w", encoding="utf-8")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        yield process
     finally:
         process.terminate()
         try:
@@ -167,6 +176,17 @@ def label_studio_server(tmp_path_factory):
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+def spans_at(text: str, wanted: list[tuple[str, str]]):
+    """Sorted spans for (surface, label) pairs, each at the surface's first occurrence."""
+    from civic_ner.types import Span
+
+    out = []
+    for surface, label in wanted:
+        start = text.index(surface)
+        out.append(Span(start, start + len(surface), label))
+    return sorted(out)
 
 
 def _tail(path: Path, lines: int = 30) -> str:

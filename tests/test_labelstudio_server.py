@@ -17,7 +17,7 @@ from civic_ner import cli, corpus, labelstudio, labelstudio_tasks
 from civic_ner.model_dir import model_version
 from civic_ner.corpus import Span
 from civic_ner.config import TrainConfig
-from conftest import LS_TOKEN
+from conftest import LS_TOKEN, spans_at
 
 pytestmark = pytest.mark.labelstudio
 
@@ -54,14 +54,6 @@ def tiny_model(tmp_path_factory, tiny_encoder_dir, gold_records) -> Path:
     )
     train(config, base / "run", log=lambda *_: None)
     return base / "run" / "model"
-
-
-def _spans(text: str, wanted: list[tuple[str, str]]) -> list[Span]:
-    out = []
-    for surface, label in wanted:
-        start = text.index(surface)
-        out.append(Span(start, start + len(surface), label))
-    return sorted(out)
 
 
 def test_push_annotate_pull_round_trip(label_studio_server, tiny_model, tmp_path, monkeypatch, capsys):
@@ -121,8 +113,8 @@ def test_push_annotate_pull_round_trip(label_studio_server, tiny_model, tmp_path
     a_id = next(s.id for s in sections if s.id.startswith("itest_a") and "银龄安康" in s.text)
     b_id = next(s.id for s in sections if s.id.startswith("itest_b") and "暖冬行动" in s.text and "万元" in s.text)
     submitted = {
-        a_id: _spans(tasks[a_id].data["text"], [("威海市民政局", "ORG"), ("银龄安康", "PROGRAM"), ("300万元", "MONEY"), ("1200名", "COUNT")]),
-        b_id: _spans(tasks[b_id].data["text"], [("荣成市扶贫办", "ORG"), ("暖冬行动", "PROGRAM"), ("50万元", "MONEY")]),
+        a_id: spans_at(tasks[a_id].data["text"], [("威海市民政局", "ORG"), ("银龄安康", "PROGRAM"), ("300万元", "MONEY"), ("1200名", "COUNT")]),
+        b_id: spans_at(tasks[b_id].data["text"], [("荣成市扶贫办", "ORG"), ("暖冬行动", "PROGRAM"), ("50万元", "MONEY")]),
     }
     for sid, spans in submitted.items():
         text = tasks[sid].data["text"]
@@ -150,7 +142,7 @@ def test_push_annotate_pull_round_trip(label_studio_server, tiny_model, tmp_path
     assert len(corpus.load_split(work / "data", "all")) == len(merged)
 
     # a re-annotation replaces the section; an unchanged pull writes nothing
-    fixed = submitted[b_id] + _spans(tasks[b_id].data["text"], [("860户", "COUNT")])
+    fixed = submitted[b_id] + spans_at(tasks[b_id].data["text"], [("860户", "COUNT")])
     text = tasks[b_id].data["text"]
     client.annotations.create(
         id=tasks[b_id].id, result=[labelstudio_tasks.result_item(text, s, i) for i, s in enumerate(sorted(fixed))], was_cancelled=False

@@ -12,16 +12,9 @@ from civic_ner.model_dir import ModelDirError, load_relation_model, save_relatio
 from civic_ner.relation_model import RelationModel, candidates
 from civic_ner.relations import Relation, allowed
 from civic_ner.types import Span
+from conftest import spans_at
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _marked(text: str, names: list[tuple[str, str]]) -> list[Span]:
-    spans = []
-    for surface, label in names:
-        start = text.index(surface)
-        spans.append(Span(start, start + len(surface), label))
-    return sorted(spans)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,7 @@ def test_candidates_cover_the_gold_pairs_the_schema_allows(grounded_records):
 
 def test_a_learned_model_finds_the_relations_of_a_plain_sentence(fitted):
     text = "市慈善总会投入资金300万元开展“春风行动”，帮扶困难家庭1200户。"
-    spans = _marked(text, [("市慈善总会", "ORG"), ("300万元", "MONEY"), ("春风行动", "PROGRAM"), ("1200户", "COUNT")])
+    spans = spans_at(text, [("市慈善总会", "ORG"), ("300万元", "MONEY"), ("春风行动", "PROGRAM"), ("1200户", "COUNT")])
     found = {(r.label, text[spans[r.source].start:spans[r.source].end], text[spans[r.target].start:spans[r.target].end])
              for r in fitted.predict(text, spans)}
     assert ("runs", "市慈善总会", "春风行动") in found
@@ -79,7 +72,7 @@ def test_json_round_trip_predicts_the_same(fitted, grounded_records, tmp_path):
 def test_extract_relations_is_the_one_entry_point(fitted):
     """With a model the entry point answers with the model; without, with the cues."""
     text = "团市委启动“希望小屋”项目，为30名儿童建成小屋。"
-    spans = _marked(text, [("团市委", "ORG"), ("希望小屋", "PROGRAM"), ("30名", "COUNT")])
+    spans = spans_at(text, [("团市委", "ORG"), ("希望小屋", "PROGRAM"), ("30名", "COUNT")])
 
     class Fixed:
         def predict(self, text, spans):

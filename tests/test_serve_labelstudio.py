@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,7 +20,7 @@ import yaml
 from civic_ner import cli, fileio, labelstudio, labelstudio_tasks
 from civic_ner.corpus import Record, save_tasks
 from civic_ner.model_dir import model_version
-from conftest import LS_TOKEN, TINY_TRAINED
+from conftest import LS_TOKEN, TINY_TRAINED, free_port, running
 
 pytestmark = pytest.mark.labelstudio
 pytest.importorskip("uvicorn")
@@ -30,12 +28,6 @@ pytest.importorskip("uvicorn")
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "civic-ner interactive"
 RETRAIN_TIMEOUT_S = float(os.environ.get("CIVIC_NER_RETRAIN_TIMEOUT", "240"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, token: str | None = None) -> dict:
@@ -73,26 +65,16 @@ def loop_dir(tmp_path, tiny_model_dir, tiny_encoder_dir, gold_records) -> Path:
 
 @pytest.fixture
 def backend_url(loop_dir, label_studio_server):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
            "LABEL_STUDIO_URL": label_studio_server, "LABEL_STUDIO_API_KEY": LS_TOKEN}
     command = [sys.executable, "-c", "import sys; from civic_ner.cli import main; sys.exit(main(sys.argv[1:]))", "serve",
                "--model", str(loop_dir / "run" / "model"), "--port", str(port), "--config", str(loop_dir / "tiny.yaml"),
                "--annotations", str(loop_dir / "annotations" / "tasks.json")]
-    log = open(loop_dir / "backend.log", "w", encoding="utf-8")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=loop_dir)
     url = f"http://127.0.0.1:{port}"
-    try:
+    with running(command, env, loop_dir, loop_dir / "backend.log") as process:
         _wait("the backend's /health", lambda: process.poll() is None and _get(f"{url}/health"), 120, loop_dir / "backend.log")
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def test_connect_predict_annotate_retrain(label_studio_server, backend_url, loop_dir, gold_records, monkeypatch, capsys):

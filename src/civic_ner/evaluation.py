@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .alignment import spans_to_tags
@@ -19,6 +19,24 @@ def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
     recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "support": n_gold}
+
+
+RELATION_ROWS = ("runs", "gives", "amount_of", "reaches", "part_of", "same_as")
+
+
+def relation_prf(documents: Iterable[tuple[set, set]]) -> dict[str, dict[str, float]]:
+    """P/R/F1 per relation type and micro over (gold, found) sets of one document each; a relation is
+    any tuple whose last item is its type, matched exactly (both ends and the type)."""
+    tp: Counter[str] = Counter()
+    n_gold: Counter[str] = Counter()
+    n_pred: Counter[str] = Counter()
+    for gold, found in documents:
+        n_gold.update(x[-1] for x in gold)
+        n_pred.update(x[-1] for x in found)
+        tp.update(x[-1] for x in gold & found)
+    out = {label: prf(tp[label], n_pred[label], n_gold[label]) for label in RELATION_ROWS}
+    out["micro"] = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    return out
 
 
 def grouped_scores(groups: Sequence[str], gold: Sequence[Sequence[Span]], pred: Sequence[Sequence[Span]]) -> dict[str, dict]:

@@ -13,6 +13,8 @@ from .errors import CivicNerError
 
 MARK_RE = re.compile(r"\{\{([A-Z]+)\|([^{}|]+)\}\}")
 BLOCK_RE = re.compile(r"^### (\S+)[^\n]*\n", re.MULTILINE)  # attributes after the id are ignored
+RELATION_LINE_RE = re.compile(r"^(\w+)\s+E(\d+)\s+E(\d+)\s*(?:#\s*(.*))?$")
+"""A relation annotator's line: ``relation E<from> E<to>   # why`` (E<n>: the n-th span of the section)."""
 
 
 class InlineError(CivicNerError, ValueError):

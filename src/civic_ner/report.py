@@ -6,7 +6,9 @@ from typing import Any
 
 from .corpus import Record, document_of, load_split
 from .dataset import DataError
-from .evaluation import bootstrap_f1, error_breakdown, format_table, grouped_scores, seqeval_scores, span_scores
+from .evaluation import (
+    RELATION_ROWS, bootstrap_f1, error_breakdown, format_table, grouped_scores, relation_prf, seqeval_scores, span_scores,
+)
 from .model_dir import load_relation_model
 from .prediction import Tagger
 from .types import LABELS
@@ -99,31 +101,19 @@ def evaluate_model(
     }
 
 
-RELATION_ROWS = ("runs", "gives", "amount_of", "reaches", "part_of", "same_as")
-
-
 def relation_scores(records: list[Record], predicted: list[list] | None = None, model: Any = None) -> dict[str, dict[str, float]]:
     """P/R/F1 per relation type of the relation layer (``model``, else the cues) against the gold
     relations. With ``predicted`` spans (end to end), a relation counts only when both ends match
     gold spans exactly."""
-    from collections import Counter
-
-    from .evaluation import prf
     from .facts import extract_relations
 
-    tp: Counter[str] = Counter()
-    n_gold: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    for index, record in enumerate(records):
-        gold = {(record.spans[r.source], record.spans[r.target], r.label) for r in record.relations}
-        spans = sorted(predicted[index]) if predicted is not None else record.spans
-        found = {(spans[r.source], spans[r.target], r.label) for r in extract_relations(record.text, spans, model)}
-        n_gold.update(x[2] for x in gold)
-        n_pred.update(x[2] for x in found)
-        tp.update(x[2] for x in gold & found)
-    out = {label: prf(tp[label], n_pred[label], n_gold[label]) for label in RELATION_ROWS}
-    out["micro"] = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
-    return out
+    def documents():
+        for index, record in enumerate(records):
+            gold = {(record.spans[r.source], record.spans[r.target], r.label) for r in record.relations}
+            spans = sorted(predicted[index]) if predicted is not None else record.spans
+            yield gold, {(spans[r.source], spans[r.target], r.label) for r in extract_relations(record.text, spans, model)}
+
+    return relation_prf(documents())
 
 
 def relation_report(records: list[Record], predicted: list[list], model: Any = None) -> dict[str, Any]:
