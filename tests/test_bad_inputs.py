@@ -290,3 +290,20 @@ def test_training_killed_half_way_leaves_nothing(tmp_path, tiny_encoder_dir, gol
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert not run.exists() or not any(run.rglob("*"))
+
+
+def test_written_results_are_as_readable_as_any_new_file(tmp_path):
+    """Atomic writes go through a private temporary file; the result gets the usual permissions."""
+    import os
+
+    from civic_ner import fileio
+
+    mask = os.umask(0o022)
+    try:
+        fileio.write_text(tmp_path / "out.jsonl", "{}\n")
+        with fileio.atomic_dir(tmp_path / "model") as folder:
+            (folder / "weights").write_text("x", encoding="utf-8")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.jsonl").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755

@@ -27,6 +27,12 @@ def _writable_dir(target: Path) -> None:
         raise OutputError(f"{target}: cannot create its folder ({exc.strerror or exc})") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds."""
@@ -40,6 +46,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; a result is as readable as any new file
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -82,6 +89,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a model directory is shared like any other
         replace_dir(tmp, target)
     finally:
         if tmp.exists():
