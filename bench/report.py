@@ -20,8 +20,18 @@ RESULTS = ROOT / "bench" / "results"
 LABELS = ("ORG", "PROGRAM", "MONEY", "COUNT")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
-EVALUATION = ("evaluate_default.json", "python evaluate.py --model runs/default/model --json bench/results/evaluate_default.json")
-"""The shipped model on the seeds' test and on the held-out provinces (train: `make train`)."""
+EVALUATION = ("evaluate_default.json",
+              "python evaluate.py --model runs/default/model --precision fp32 --json bench/results/evaluate_default.json")
+"""The shipped model on the seeds' test and on the held-out provinces (train: `make train`), in fp32."""
+EVALUATION_INT8 = ("evaluate_default_int8.json", "python evaluate.py --model runs/default/model --precision int8 --no-baselines "
+                   "--threads 1 --json bench/results/evaluate_default_int8.json")
+"""The same in int8: what `auto` runs on a CPU without native bf16 (this machine)."""
+INFERENCE = ("inference_amd_1t.json", "python bench/inference.py --model runs/default/model --variants fp32@1t,int8@1t,bf16@1t,lac "
+             "--repeats 3 --json bench/results/inference_amd_1t.json")
+"""chars/s of each precision beside LAC alone, on the five raw seeds, one thread, each variant in a fresh process."""
+ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
+        "--json bench/results/onnx_encoder.json")
+"""The encoder alone in torch and in ONNX Runtime, fp32 and int8, on the windows of the raw seeds."""
 _SUMMARIZE = "python bench/cv_grid.py summarize runs/grid/province.jsonl --examples runs/grid/examples.json --folds 3"
 GRID = ("cv_province.json", f"{_SUMMARIZE} --span-rules --consistency-labels PROGRAM --json bench/results/cv_province.json")
 """The network recipes, 3-fold CV by province, post-processed as the shipped Tagger does (span rules),
@@ -234,6 +244,35 @@ def speed() -> list[str]:
     return lines
 
 
+def precisions() -> list[str]:
+    """Speed beside LAC and F1 on both tests per precision; the encoder in ONNX Runtime."""
+    inference, onnx = load(INFERENCE[0]), load(ONNX[0])
+    scores = {"fp32": load(EVALUATION[0]), "int8": load(EVALUATION_INT8[0])}
+    runs = {r["variant"].split("@")[0]: r for r in inference["results"]}
+    lac = runs["lac"]["speed"]["chars_per_s"]
+    fast_bf16 = any(r.get("cpu_fast_bf16") for r in inference["results"])
+    lines = [f"Precision (one torch thread, the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
+             f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'int8'}):", "",
+             "| precision | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |",
+             "|---|---|---|---|---|---|"]
+    for name in ("fp32", "int8", "bf16"):
+        run = runs[name]
+        f1 = scores.get(name)
+        cells = (f"{f1['test']['scores']['model']['micro']['f1']:.3f} | {f1['province_test']['scores']['model']['micro']['f1']:.3f}"
+                 if f1 else "not measured | not measured")
+        lines.append(f"| {name} | {run['speed']['chars_per_s']:,.0f} | {run['speed']['chars_per_s'] / lac:.2f}× | "
+                     f"{run['load_s']:.1f} | {cells} |")
+    lines += ["", f"`{INFERENCE[1]}` → `bench/results/{INFERENCE[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
+                  f"`bench/results/{EVALUATION[0]}`, `{EVALUATION_INT8[1]}` → `bench/results/{EVALUATION_INT8[0]}`.", "",
+              f"The encoder alone in ONNX Runtime ({onnx['chars']:,} chars of the raw seeds in {onnx['batches']} batches, one thread, "
+              f"load average {onnx['meta']['load_before'][0]:.1f}):", "",
+              "| encoder | ready in s | chars/s | cosine to torch fp32 |", "|---|---|---|---|"]
+    for row in onnx["rows"]:
+        lines.append(f"| {row['variant']} | {row['ready_s']:.2f} | {row['chars_per_s']:,.0f} | {row['cosine_to_torch_fp32']:.4f} |")
+    lines += ["", f"`{ONNX[1]}` → `bench/results/{ONNX[0]}`."]
+    return lines
+
+
 def training() -> list[str]:
     t = load(TRAINING[0])
     load_before = t.get("load_before", [0])[0]
@@ -250,7 +289,7 @@ def block() -> str:
                   "the feature CRF is deterministic):", ""], ablation(),
              ["", "Relations:", ""], relations(),
              ["", "Serving (Label Studio ML backend):", ""], serving(),
-             ["", "Speed and scale:", ""], speed(),
+             ["", "Speed and scale:", ""], speed(), [""], precisions(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)
 

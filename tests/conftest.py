@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("CIVIC_NER_PRECISION", "fp32")
+"""Tests compare predictions across loads, processes and servers bit for bit: the network runs in fp32
+unless a test asks for a precision (the auto default is tested with this variable removed)."""
 LS_TOKEN = "civicner-test-token-0123456789"
 LS_START_TIMEOUT_S = float(os.environ.get("CIVIC_NER_LS_START_TIMEOUT", "240"))
 

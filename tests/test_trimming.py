@@ -200,3 +200,34 @@ def test_bf16_and_precision_from_model_dir(wordpiece_model, tmp_path):
     assert next(Tagger.from_dir(tmp_path / "b", precision="fp32").net.encoder.parameters()).dtype == torch.float32
     with pytest.raises(ModelDirError, match="unknown precision"):
         Tagger.from_dir(wordpiece_model, precision="fp8")
+
+
+def test_auto_precision_is_the_fast_one_of_this_device(wordpiece_model, monkeypatch):
+    """Without a precision, a model loads in int8 on a CPU without native bf16 and in bf16 where bf16 is
+    fast (the measured F1 of both is within half a point of fp32); the environment variable overrides."""
+    from civic_ner import device
+    from civic_ner.device import PRECISION_ENV
+
+    monkeypatch.delenv(PRECISION_ENV, raising=False)
+    layer = lambda t: t.net.encoder.encoder.layer[0].intermediate.dense  # noqa: E731
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: False)
+    int8 = Tagger.from_dir(wordpiece_model)
+    assert int8.precision == "int8" and type(layer(int8)).__module__.startswith("torch.ao.nn.quantized")
+    assert all(0.0 < e.score <= 1.0 for doc in int8.predict(TEXTS) for e in doc)
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: True)
+    bf16 = Tagger.from_dir(wordpiece_model)
+    assert bf16.precision == "bf16" and next(bf16.net.encoder.parameters()).dtype == torch.bfloat16
+    assert Tagger.from_dir(wordpiece_model, precision="fp32").precision == "fp32"  # asked for: no auto
+    monkeypatch.setenv(PRECISION_ENV, "fp32")
+    assert Tagger.from_dir(wordpiece_model).precision == "fp32"
+    assert Tagger.from_dir(wordpiece_model, precision="int8").precision == "int8"
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    with pytest.raises(ModelDirError, match="CIVIC_NER_PRECISION='fp8' is not a precision"):
+        Tagger.from_dir(wordpiece_model)
+
+
+def test_predict_says_which_precision_ran(wordpiece_model, tmp_path, capsys):
+    src = tmp_path / "a.txt"
+    src.write_text(TEXTS[0], encoding="utf-8")
+    code = cli.main(["predict", str(src), "--model", str(wordpiece_model), "--precision", "int8", "-o", str(tmp_path / "o.jsonl")])
+    assert code == 0 and ", int8, predicted" in capsys.readouterr().err

@@ -200,10 +200,11 @@ class NER:
         return out
 
 
-def load(model_dir: str | Path, device: str | None = None, clean: bool = True) -> NER:
-    """Load a model directory written by ``civic-ner train`` (raises ``ModelDirError`` if it is not one)."""
+def load(model_dir: str | Path, device: str | None = None, clean: bool = True, precision: str | None = None) -> NER:
+    """Load a model directory written by ``civic-ner train`` (raises ``ModelDirError`` if it is not one).
+    ``precision``: auto (default: int8 on a CPU without native bf16, bf16 where it is fast), fp32, bf16 or int8."""
     from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return NER(Tagger.from_dir(model_dir, device=device), model_dir, clean=clean,
+    return NER(Tagger.from_dir(model_dir, device=device, precision=precision), model_dir, clean=clean,
                relation_model=load_relation_model(model_dir))

@@ -62,3 +62,12 @@ def config_from_args(args: argparse.Namespace):
 def _interrupt(signum, frame) -> None:
     """SIGTERM (a job scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed on the way."""
     raise KeyboardInterrupt
+
+
+def add_precision_arg(p: argparse.ArgumentParser) -> None:
+    from .device import PRECISION_CHOICES
+
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
+                   help="network precision (default: the model directory's, else auto = int8 on a CPU without "
+                        "native bf16, bf16 on AMX/AVX512-BF16 CPUs and bf16-capable GPUs; $CIVIC_NER_PRECISION "
+                        "overrides auto)")

@@ -37,6 +37,9 @@ def pick_device(device: str | None = None):
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+PRECISION_ENV = "CIVIC_NER_PRECISION"
+"""Environment variable that replaces ``auto`` (e.g. ``fp32`` for bit-stable comparisons)."""
 
 
 def quantize_int8(model):
@@ -62,6 +65,26 @@ def cpu_has_fast_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def resolve_precision(precision: str | None, device) -> str:
+    """The precision ``auto`` (or None) stands for on ``device``: the fastest one measured at the same F1
+    (bench/RESULTS.md, within half a point on both tests) -- int8 on a CPU without native bf16, bf16 on a
+    CPU with AMX/AVX512-BF16 or a GPU that has it, else fp32. ``$CIVIC_NER_PRECISION`` overrides auto."""
+    import os
+
+    if precision not in (None, "auto"):
+        return precision
+    chosen = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
+    if chosen != "auto":
+        if chosen not in PRECISIONS:
+            raise ValueError(f"${PRECISION_ENV}={chosen!r} is not a precision (one of {', '.join(PRECISION_CHOICES)})")
+        return chosen
+    if device.type == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_fast_bf16() else "int8"
 
 
 def set_precision(model, precision: str, device):

@@ -128,13 +128,15 @@ class Loaded:
     consistency_labels: tuple[str, ...]
     crf: Any
     crf_weight: float
+    precision: str = "fp32"
 
 
 def load(path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None) -> Loaded:
     """Rebuild the network of a model directory on ``device`` with its tokenizer and feature CRF.
-    ``precision`` is fp32, bf16 or int8 (:func:`civic_ner.device.set_precision`); ``quantize=True``
-    means int8; with neither, the directory's ``"precision"`` (written by ``civic-ner trim``), else fp32."""
-    from .device import pick_device, set_precision
+    ``precision`` is auto, fp32, bf16 or int8 (:func:`civic_ner.device.set_precision`); ``quantize=True``
+    means int8; with neither, the directory's ``"precision"`` (written by ``civic-ner trim``), else auto:
+    the fastest precision this device runs at the same F1 (:func:`civic_ner.device.resolve_precision`)."""
+    from .device import pick_device, resolve_precision, set_precision
     from .model import Architecture
 
     path = Path(path)
@@ -144,14 +146,15 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     net, tokenizer = _network(path, arch)
     net = net.to(target).eval()
     if precision is None:
-        precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "fp32"))
+        precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "auto"))
     try:
+        precision = resolve_precision(precision, target)
         net = set_precision(net, precision, target)
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     crf, weight = load_crf(path, meta)
     labels = tuple(meta.get("consistency_labels") or ("ORG", "PROGRAM"))  # directories before 0.3: both
-    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight)
+    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight, precision)
 
 
 def _network(path: Path, arch):
@@ -162,7 +165,8 @@ def _network(path: Path, arch):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         encoder_config = AutoConfig.from_pretrained(path / ENCODER_DIR)
-        encoder = AutoModel.from_config(encoder_config, **encoder_kwargs(encoder_config.model_type))
+        with _weights_not_initialized():  # every weight is read from the directory below
+            encoder = AutoModel.from_config(encoder_config, **encoder_kwargs(encoder_config.model_type))
         net = build_network(encoder, arch)
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
@@ -179,6 +183,18 @@ def _network(path: Path, arch):
     if [k for k in missing if "position_ids" not in k]:
         raise ModelDirError(f"{path}/{ENCODER_WEIGHTS}: missing weights {missing[:3]}")
     return net, tokenizer
+
+
+def _weights_not_initialized():
+    """Skip the random initialization of a network whose weights are all loaded next (a third of the
+    load time of the default encoder); a plain context where transformers does not offer it."""
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # older transformers: initialize as before
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return no_init_weights()
 
 
 def load_crf(path: Path, meta: dict):

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli_common import EXIT_SOME_INPUTS_FAILED, fail
+from .cli_common import EXIT_SOME_INPUTS_FAILED, add_precision_arg, fail
 
 FACT_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".html": "html", ".htm": "html"}
 
@@ -28,7 +28,7 @@ def _run_model(args: argparse.Namespace, fmt: str, writers=None, what: str = "en
 
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in front of our own output
     started = time.perf_counter()
-    ner = load(args.model, device=args.device)
+    ner = load(args.model, device=args.device, precision=args.precision)
     loaded = time.perf_counter() - started
 
     def report(name: str, message: str) -> None:
@@ -47,7 +47,7 @@ def _run_model(args: argparse.Namespace, fmt: str, writers=None, what: str = "en
         found = f"{facts} facts" if what == "facts" else f"{summary.entities} entities"
         print(
             f"{summary.documents} documents, {found} -> {target} "
-            f"(model loaded in {loaded:.1f} s, predicted in {time.perf_counter() - started - loaded:.1f} s)",
+            f"(model loaded in {loaded:.1f} s, {ner.tagger.precision}, predicted in {time.perf_counter() - started - loaded:.1f} s)",
             file=sys.stderr,
         )
         if summary.failed:
@@ -83,7 +83,7 @@ def _run_ray(args: argparse.Namespace) -> int:
         return fail(f"--batch-size must be at least 1, not {args.batch_size}")
     given = {k: v for k, v in (("workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
                                 ("gpus_per_worker", args.gpus_per_worker)) if v is not None}
-    options = RayOptions(**given, address=args.ray_address, batch_size=args.batch_size)
+    options = RayOptions(**given, address=args.ray_address, batch_size=args.batch_size, precision=args.precision)
     shard_docs = DEFAULT_SHARD_DOCS if args.shard_docs is None else args.shard_docs
     summary = run_ray(args.inputs, args.model, args.output, args.format or "parquet", options, shard_docs,
                       report=lambda line: print(line, file=sys.stderr))
@@ -119,6 +119,8 @@ def add_model_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="model windows per forward pass (default: %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    add_precision_arg(p)
+
 
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:

@@ -50,6 +50,7 @@ class Scorer:
         self.consistency_labels = tuple(consistency_labels)
         self.crf = crf  # a FeatureCRF whose marginals are mixed in with ``crf_weight``
         self.crf_weight = crf_weight
+        self.precision = "fp32"  # what the network runs in (set by Tagger.from_dir)
 
     # ------------------------------------------------------------ scores
 
@@ -130,14 +131,17 @@ class Tagger(Scorer):
         cls, path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None
     ) -> "Tagger":
         """Load a model directory written by ``train.py``. ``precision`` is fp32, bf16 (encoder in
-        bf16; fast on CPUs with AMX / AVX512-BF16) or int8 (dynamic quantization of the Linear layers,
-        CPU only); ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
-        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else fp32."""
+        bf16; fast on CPUs with AMX / AVX512-BF16), int8 (dynamic quantization of the Linear layers,
+        CPU only) or auto; ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
+        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else auto (int8 on a CPU
+        without native bf16, bf16 where it is fast: :func:`civic_ner.device.resolve_precision`)."""
         from .model_dir import load
 
         m = load(path, device, quantize, precision)
-        return cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf, crf_weight=m.crf_weight,
-                   consistency_labels=m.consistency_labels)
+        tagger = cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf,
+                     crf_weight=m.crf_weight, consistency_labels=m.consistency_labels)
+        tagger.precision = m.precision
+        return tagger
 
     # ------------------------------------------------------------ spans
 

@@ -70,7 +70,7 @@ def evaluate_model(
     relations = relation_report(records, predicted, load_relation_model(model_dir))
     counts, errors = error_breakdown([r.id for r in records], texts, gold, predicted)
     lines = [
-        f"{split}: {len(records)} sections, {sum(len(g) for g in gold)} gold spans; model {model_dir}",
+        f"{split}: {len(records)} sections, {sum(len(g) for g in gold)} gold spans; model {model_dir} ({tagger.precision})",
         format_table(columns),
         f"micro F1 95% bootstrap interval over sections: [{low:.3f}, {high:.3f}]",
         f"seqeval (strict IOB2) agrees with the span matcher: {'yes' if agree else 'NO'}",
@@ -92,6 +92,7 @@ def evaluate_model(
         "json": {
             "split": split,
             "model": str(model_dir),
+            "precision": tagger.precision,
             "scores": columns,
             "seqeval_agrees": agree,
             "errors": dict(counts),

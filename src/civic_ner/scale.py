@@ -33,16 +33,29 @@ def require_ray():
     return ray
 
 
+def _requested_precision(precision: str | None) -> str | None:
+    """The precision actors are asked for: an explicit one, else the driver's ``$CIVIC_NER_PRECISION``
+    (actors on other nodes do not share its environment), else None (each actor's own auto)."""
+    import os
+
+    from .device import PRECISION_ENV
+
+    if precision not in (None, "auto"):
+        return precision
+    return os.environ.get(PRECISION_ENV) or None
+
+
 class ShardTagger:
     """A Ray actor: one model load, then whole shards read, predicted and written (one file each)."""
 
-    def __init__(self, model: str, out_dir: str, fmt: str, device: str, threads: int, batch_size: int) -> None:
+    def __init__(self, model: str, out_dir: str, fmt: str, device: str, threads: int, batch_size: int,
+                 precision: str | None = None) -> None:
         import torch
 
         from .api import load
 
         torch.set_num_threads(threads)
-        self.ner = load(model, device=device)
+        self.ner = load(model, device=device, precision=precision)
         self.out_dir = Path(out_dir)
         self.fmt = fmt
         self.batch_size = batch_size
@@ -89,6 +102,7 @@ class RayOptions:
     gpus_per_worker: float = 0.0
     address: str | None = None
     batch_size: int = 32
+    precision: str | None = None  # None/auto: as the driver's $CIVIC_NER_PRECISION says, else each actor's device
 
     def check(self) -> None:
         if self.workers < 1:
@@ -149,7 +163,7 @@ def run_ray(
             num_gpus=options.gpus_per_worker or None,
             fn_constructor_kwargs={"model": str(Path(model).resolve()), "out_dir": str(out.resolve()), "fmt": fmt,
                                    "device": device, "threads": cpu_threads(options.cpus_per_worker),
-                                   "batch_size": options.batch_size},
+                                   "batch_size": options.batch_size, "precision": _requested_precision(options.precision)},
         )
         for row in ds.iter_rows():
             _add(summary, row)

@@ -68,12 +68,13 @@ class Served:
     relation_model: Any = None  # the directory's relations.json; None: the facts layer's cues
 
 
-def load_served(model_dir: str | Path) -> Served:
+def load_served(model_dir: str | Path, precision: str | None = None) -> Served:
     """A model directory loaded for serving (one :class:`~civic_ner.model_dir.ModelDirError` line if not a model)."""
     from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return Served(Tagger.from_dir(model_dir), model_version(model_dir), Path(model_dir), load_relation_model(model_dir))
+    return Served(Tagger.from_dir(model_dir, precision=precision), model_version(model_dir), Path(model_dir),
+                  load_relation_model(model_dir))
 
 
 # ---------------------------------------------------------------- the labeling config

@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from .cli_common import fail
+from .cli_common import add_precision_arg, fail
 
 
 def is_loopback(host: str) -> bool:
@@ -40,7 +40,9 @@ def _retrainer(args: argparse.Namespace, backend):
     """The retrainer of ``serve`` (None with --no-retrain), after checking what retraining needs."""
     from .config import load_config
     from .labelstudio import KEY_ENV, URL_ENV
-    from .serve import ServeError, on_promoted
+    from functools import partial
+
+    from .serve import ServeError, load_served, on_promoted
     from .serve_worker import Retrainer, default_steps
 
     if args.no_retrain:
@@ -53,7 +55,8 @@ def _retrainer(args: argparse.Namespace, backend):
     missing = [name for name in (URL_ENV, KEY_ENV) if not os.environ.get(name)]
     if missing:
         raise ServeError(f"retraining pulls annotations from Label Studio: set {' and '.join(missing)}, or pass --no-retrain")
-    steps = default_steps(Path(args.config), model.resolve().parent, Path(args.annotations), on_promoted(backend))
+    steps = default_steps(Path(args.config), model.resolve().parent, Path(args.annotations),
+                          on_promoted(backend, partial(load_served, precision=args.precision)))
     return Retrainer(steps, version=lambda: backend.served.version)
 
 
@@ -73,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     busy = _port_free(args.host, args.port)
     if busy:
         return fail(f"cannot listen on {args.host}:{args.port} ({busy})")
-    backend = Backend(load_served(args.model), Limits(int(args.max_request_mb * 1024 * 1024), args.max_tasks, args.max_chars))
+    backend = Backend(load_served(args.model, args.precision), Limits(int(args.max_request_mb * 1024 * 1024), args.max_tasks, args.max_chars))
     backend.retrainer = _retrainer(args, backend)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("civic_ner.serve").info(
@@ -110,6 +113,7 @@ def add_serve_command(sub) -> None:
     p.add_argument("--max-tasks", type=int, default=100, help="tasks per /predict request (default: %(default)s)")
     p.add_argument("--max-request-mb", type=float, default=8.0, help="request body limit (default: %(default)s MB)")
     p.add_argument("--max-chars", type=int, default=100_000, help="characters of one task's text (default: %(default)s)")
+    add_precision_arg(p)
     p.set_defaults(func=cmd_serve)
 
 
