@@ -45,7 +45,7 @@ STAGES: dict[str, list[str]] = {
     "batching (collate)": ["model:collate"],
     "encoder forward": ["net:char_vectors"],
     "head (BiLSTM + classifier)": ["net:head"],
-    "network CRF marginals": ["model:marginals"],
+    "network CRF marginals": ["model:batch_marginals"],
     "feature-CRF marginals": ["crf:marginals"],
     "decoding (viterbi)": ["model:viterbi"],
     "spans, span rules, consistency": [
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ner = load(args.model)
     results["model_load"]["warm_seconds"] = round(time.perf_counter() - t0, 3)
+    results["precision"] = ner.tagger.precision  # auto: what predict runs in on this machine
     with tempfile.TemporaryDirectory(prefix="civic-ner-profile-") as tmp:
         seeds = [str(item.path) for item in expand_inputs([args.raw_dir])[0]]
         inputs = {"raw seeds": seeds}

@@ -67,7 +67,7 @@ RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings."""
 SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/model --threads 1 --json bench/results/serve_load.json")
 """The Label Studio ML backend (`civic-ner serve`) under load: a burst of concurrent /predict calls, memory over many."""
-PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 200 --threads 1 --json bench/results/profile.json")
+PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 1024 --threads 1 --json bench/results/profile.json")
 """Where prediction time goes, stage by stage, beside LAC alone in the same run."""
 SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulletins 40 --shard-docs 5 --json bench/results/scale.json")
 """The single process against Ray Data with 1 and 2 workers on generated bulletins."""
@@ -217,7 +217,8 @@ def serving() -> list[str]:
 def speed() -> list[str]:
     prof, scale = load(PROFILE[0]), load(SCALE[0])
     names = list(prof["inputs"])
-    lines = [f"Profile of the shipped path ({prof['torch_threads']} torch thread, {prof['cpu_count']} cores at load "
+    lines = [f"Profile of the shipped path (precision {prof.get('precision', 'fp32')}, {prof['torch_threads']} torch thread, "
+             f"{prof['cpu_count']} cores at load "
              f"{prof['load_average_before'][0]:.1f}: a busy machine, not the quiet-machine figure the issue asks for):", "",
              "| stage | " + " | ".join(f"{n}: share | chars/s" for n in names) + " |", "|---|" + "---|---|" * len(names)]
     stages = {st["stage"]: {} for n in names for st in prof["inputs"][n]["stages"]}

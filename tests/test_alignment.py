@@ -138,6 +138,28 @@ def test_crf_marginals_match_brute_force():
     np.testing.assert_allclose(marginals(emissions, tags, (start, trans, end)), weights / total, atol=1e-10)
 
 
+
+def test_batched_marginals_equal_one_text_at_a_time():
+    """The padded, rescaled forward-backward over many texts gives each text's log-space marginals:
+    texts of every length (empty, one character, long), in any order, with steep scores."""
+    import numpy as np
+
+    from civic_ner.model import MARGINAL_GROUP, batch_marginals, marginals
+
+    tags = ["O", "B-ORG", "I-ORG", "B-PROGRAM", "I-PROGRAM", "B-MONEY", "I-MONEY", "B-COUNT", "I-COUNT"]
+    rng = np.random.default_rng(1)
+    transitions = (rng.normal(size=9), rng.normal(size=(9, 9)) * 3, rng.normal(size=9))
+    lengths = [0, 1, 2, 700, 1, 33, *rng.integers(1, 300, size=MARGINAL_GROUP + 10)]
+    emissions = [rng.normal(size=(n, 9)) * (60 if i % 7 == 0 else 4) for i, n in enumerate(lengths)]
+    batched = batch_marginals(emissions, tags, transitions)
+    assert len(batched) == len(emissions)
+    for em, got in zip(emissions, batched):
+        assert got.shape == em.shape
+        np.testing.assert_allclose(got, marginals(em, tags, transitions), atol=1e-8)
+    plain = batch_marginals(emissions[:3], tags, None)  # no CRF: a softmax per character
+    np.testing.assert_allclose(plain[2], marginals(emissions[2], tags), atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def e5_tokenizer(tmp_path_factory):
     from civic_ner.encoder import DEFAULT_ENCODER, resolve_encoder

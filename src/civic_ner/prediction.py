@@ -98,7 +98,7 @@ class Scorer:
 
     def _scored(self, texts: Sequence[str], batch_size: int, features: Sequence[dict] | None, progress: bool = False):
         """(marginals, best path) per text."""
-        from .model import marginals, viterbi
+        from .model import batch_marginals, viterbi
 
         if features is None:
             from .dataset import featurize
@@ -108,12 +108,11 @@ class Scorer:
         mixed = self.crf is not None and self.crf_weight > 0
         crf_probs = self.crf.marginals(texts, self.tags, features) if mixed else [None] * len(texts)
         out = []
-        for scores, extra in zip(self.emissions(texts, batch_size, features, progress), crf_probs):
+        emissions = [scores.astype(np.float64) for scores in self.emissions(texts, batch_size, features, progress)]
+        for scores, probs, extra in zip(emissions, batch_marginals(emissions, self.tags, transitions), crf_probs):
             if not len(scores):
                 out.append((np.zeros((0, len(self.tags))), []))
                 continue
-            scores = scores.astype(np.float64)
-            probs = marginals(scores, self.tags, transitions)
             if mixed:
                 probs = (1.0 - self.crf_weight) * probs + self.crf_weight * extra
                 path = viterbi(np.log(np.clip(probs, 1e-12, None)), self.tags)  # BIO constraints only
