@@ -268,6 +268,8 @@ def cmd_run(args) -> None:
     for recipe, overrides, seeds in recipes:
         for seed in args.seeds or seeds:
             for fold in range(folds):
+                if args.only_folds and fold + 1 not in args.only_folds:
+                    continue
                 if (recipe, seed, fold) not in done:  # done or queued: --seeds can map two rows onto one
                     done.add((recipe, seed, fold))
                     jobs.put((recipe, overrides, seed, fold, assignment))
@@ -447,6 +449,8 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=FOLDS, help="folds (default: %(default)s; summarize with the same)")
     p.add_argument("--stagger", type=float, default=2.0, help="seconds between worker starts")
     p.add_argument("--deadline", type=float, default=1e9, help="seconds after which no job is started")
+    p.add_argument("--only-folds", type=int, nargs="+", default=None,
+                   help="run only these folds (1-based), e.g. to spread one seed's folds over processes")
     p.add_argument("--encoder", default="", help="encoder path (default: the config's)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_run)

@@ -71,6 +71,9 @@ PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/
 """Where prediction time goes, stage by stage, beside LAC alone in the same run."""
 SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulletins 40 --shard-docs 5 --json bench/results/scale.json")
 """The single process against Ray Data with 1 and 2 workers on generated bulletins."""
+CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
+             "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
+"""The shipped recipe's errors on CV by province (grounded sections of the held-out training provinces)."""
 TRAINING = ("training.json", "OMP_NUM_THREADS=1 python bench/training.py --config configs/default.yaml --output-dir runs/default")
 
 
@@ -166,6 +169,22 @@ def ablation() -> list[str]:
     lines += [f"- {label}: `{command}`" for label, _, command in GRID_VARIANTS]
     lines += ["", "The others:"]
     lines += [f"- {name}: `{command}` → `bench/results/{file}`" for name, file, command in CRF_ROWS]
+    return lines
+
+
+def cv_errors() -> list[str]:
+    d = load(CV_ERRORS[0])
+    kinds = ("missed", "spurious", "boundary")
+    lines = [f"What the shipped recipe still gets wrong on CV by province ({d['sections']} grounded sections of the held-out "
+             f"training provinces, seed {d['seed']}, span rules; each label on its own, so a wrong type is a miss of one "
+             "label and a spurious span of the other):", "",
+             "| label | gold | correct | " + " | ".join(kinds) + " |", "|---|---|---|" + "---|" * len(kinds)]
+    for label, cell in d["labels"].items():
+        lines.append(f"| {label} | {cell['gold']} | {cell['correct']} | " + " | ".join(str(cell["errors"].get(k, 0)) for k in kinds) + " |")
+    program = d["labels"]["PROGRAM"]["examples"]
+    shown = "; ".join(f"{kind}: " + ", ".join(f"`{e['context'].strip()}`" for e in program.get(kind, [])[:3])
+                      for kind in ("missed", "spurious", "boundary"))
+    lines += ["", f"PROGRAM examples ({shown}). `{CV_ERRORS[1]}` → `bench/results/{CV_ERRORS[0]}`."]
     return lines
 
 
@@ -288,6 +307,7 @@ def block() -> str:
              ["", "Baselines on the same spans:", ""], baselines(),
              ["", "Ablation, every row on the same units, the 3 province folds (one seed for the network rows; "
                   "the feature CRF is deterministic):", ""], ablation(),
+             [""], cv_errors(),
              ["", "Relations:", ""], relations(),
              ["", "Serving (Label Studio ML backend):", ""], serving(),
              ["", "Speed and scale:", ""], speed(), [""], precisions(),
