@@ -8,9 +8,18 @@ scores pooled over the folds of a dealing, mean ± std over dealings. Rows:
 - ``cues``: the cue extractor (``civic_ner.facts``); it learns nothing, but its rules were written
   after reading the seeds' gold relations, so on the seeds' sections it is in-sample;
 - ``learned, no cues``: the relation model without the cues' verdict among its features;
-- ``learned + cues``: the relation model as shipped when CV prefers it.
+- ``learned + cues``: the relation model as shipped when CV prefers it;
+- ``learned + cues + encoder vectors`` (``--encoder-vectors MODEL_DIR``): plus dense features of the
+  two ends' encoder vectors (``bench/relation_vectors.py``). Caveat: the shipped model's encoder was
+  fine-tuned (for entities, not relations) on these very sections, so this row is optimistic;
+- ``learned + cues + pretrained encoder vectors`` (``--pretrained-control``): the same features from
+  the pretrained encoder the config names, which has never seen these sections: the clean control;
+- ``learned + cues, per-type thresholds`` (``--type-thresholds``): each relation type's threshold
+  chosen by an inner CV over the training folds only (never the held-out fold), to maximize that
+  type's F1, or (``... for micro F1``) the micro F1 of all types together.
 
   python bench/relation_scorer.py [--data-dir data] [--folds 5] [--json bench/results/relations_cv.json]
+      [--encoder-vectors runs/default/model [--pretrained-control]] [--type-thresholds]
 """
 from __future__ import annotations
 
@@ -19,18 +28,30 @@ import random
 import statistics
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from civic_ner.cv import CV_SPLITS, group_of  # noqa: E402
 from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
 from civic_ner.facts import extract_relations  # noqa: E402
-from civic_ner.relation_model import THRESHOLD, RelationModel, featurized  # noqa: E402
+from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
+from relation_vectors import PairProjection, section_vectors  # noqa: E402
 
 ROWS = ("cues", "learned, no cues", "learned + cues")
+ENCODER_ROW = "learned + cues + encoder vectors"
+PRETRAINED_ROW = "learned + cues + pretrained encoder vectors"
+TYPED = ", per-type thresholds"
+MICRO = " for micro F1"
 SEEDS = (13, 14, 15)
+THRESHOLD_GRID = tuple(round(0.1 + 0.05 * k, 2) for k in range(13))
+"""0.1 ... 0.7: the thresholds an inner CV chooses among, per relation type."""
+DECODER = RelationModel(threshold=0.0)
 
 
 def dealing(records, folds: int, seed: int) -> dict[str, int]:
@@ -66,38 +87,143 @@ def without_cues(feats: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in feats.items() if CUE_PREFIX not in k}
 
 
-def score_fold(train, test, rows: dict, found: dict[str, list], threshold: float = THRESHOLD) -> None:
-    """Fit both learned variants on ``train``; append each test section's (gold, found) to ``found``."""
-    train_rows = [x for r in train for x in rows[r.id]]
-    labels = [y for _, _, y in train_rows]
-    models = {
-        "learned, no cues": RelationModel(cues=False, threshold=threshold).fit_rows(
-            [without_cues(f) for _, f, _ in train_rows], labels),
-        "learned + cues": RelationModel(threshold=threshold).fit_rows([f for _, f, _ in train_rows], labels),
-    }
+@dataclass
+class Options:
+    """What the optional rows need: per-section entity vectors (fine-tuned and pretrained encoder),
+    the projection's size and scale, and whether per-type thresholds are measured."""
+
+    threshold: float = THRESHOLD
+    vectors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # row -> section id -> vectors
+    dims: int = 32
+    scale: float = 0.5
+    type_thresholds: bool = False
+
+
+def row_features(name: str, train, sections, rows: dict, options: Options) -> dict[str, list[dict]]:
+    """Section id -> the features the row ``name`` reads for each candidate of ``sections``; a row
+    with encoder vectors fits its projection on the ``train`` sections only."""
+    if name == "learned, no cues":
+        return {r.id: [without_cues(f) for _, f, _ in rows[r.id]] for r in sections}
+    vectors = options.vectors.get(name)
+    if vectors is None:
+        return {r.id: [f for _, f, _ in rows[r.id]] for r in sections}
+    projection = PairProjection(options.dims, options.scale).fit([vectors[r.id] for r in train])
+    out = {}
+    for r in sections:
+        projected = projection.project(vectors[r.id])
+        out[r.id] = [{**f, **projection.features(projected, c.source, c.target, c.label)} for c, f, _ in rows[r.id]]
+    return out
+
+
+def fit_and_score(name: str, train, test, rows: dict, options: Options) -> dict[str, list[tuple[float, Candidate]]]:
+    """Fit row ``name`` on ``train``; section id -> (probability, candidate) of every test candidate."""
+    feats = row_features(name, train, list(train) + list(test), rows, options)
+    labels = [y for r in train for _, _, y in rows[r.id]]
+    model = RelationModel(cues=name != "learned, no cues").fit_rows([f for r in train for f in feats[r.id]], labels)
+    return {r.id: [(model.probability(f), c) for (c, _, _), f in zip(rows[r.id], feats[r.id])] for r in test}
+
+
+def decoded(r, scored: list[tuple[float, Candidate]], thresholds: dict[str, float]) -> set[tuple]:
+    """The relations kept from ``scored`` with a threshold per relation type (the decoder's rules
+    otherwise unchanged: its own threshold is 0, the filter comes first)."""
+    kept = [(p, c) for p, c in scored if p >= thresholds[c.label]]
+    return {(x.source, x.target, x.label) for x in DECODER.decode(r.spans, kept, r.text)}
+
+
+def gold_of(r) -> set[tuple]:
+    return {(x.source, x.target, x.label) for x in r.relations}
+
+
+def inner_counts(name: str, train, assignment: dict[str, int], rows: dict, options: Options) -> dict[float, Counter]:
+    """Threshold -> (relation type, tp / found / gold) -> count over an inner CV of the training folds
+    (each training fold held out once, fitted on the others). The decoder's keys never mix types, so
+    a type's counts depend on its own threshold only, and any per-type choice can be scored from these."""
+    scored: dict[str, list] = {}
+    for fold in sorted({assignment[r.id] for r in train}):
+        inner_train = [r for r in train if assignment[r.id] != fold]
+        scored.update(fit_and_score(name, inner_train, [r for r in train if assignment[r.id] == fold], rows, options))
+    out: dict[float, Counter] = {}
+    for t in THRESHOLD_GRID:
+        counts: Counter = Counter()
+        uniform = dict.fromkeys(RELATION_ROWS, t)
+        for r in train:
+            gold, found = gold_of(r), decoded(r, scored[r.id], uniform)
+            counts.update((x[-1], "tp") for x in gold & found)
+            counts.update((x[-1], "found") for x in found)
+            counts.update((x[-1], "gold") for x in gold)
+        out[t] = counts
+    return out
+
+
+def _f1(tp: int, found: int, gold: int) -> float:
+    return 2 * tp / (found + gold) if found + gold else 0.0
+
+
+def choose_thresholds(counts: dict[float, Counter], objective: str, default: float) -> dict[str, float]:
+    """Per type, a threshold of THRESHOLD_GRID: ``type`` maximizes each type's own F1, ``micro`` the
+    micro F1 of all types together (coordinate ascent from ``default``, two passes). Ties keep the
+    threshold nearest the shipped one."""
+    def total(choice: dict[str, float]) -> float:
+        return _f1(*(sum(counts[choice[x]][(x, k)] for x in RELATION_ROWS) for k in ("tp", "found", "gold")))
+
+    choice = dict.fromkeys(RELATION_ROWS, min(THRESHOLD_GRID, key=lambda t: abs(t - default)))
+    for _ in range(1 if objective == "type" else 2):
+        for label in RELATION_ROWS:
+            def gain(t: float) -> tuple[float, float]:
+                if objective == "type":
+                    return _f1(*(counts[t][(label, k)] for k in ("tp", "found", "gold"))), -abs(t - default)
+                return total({**choice, label: t}), -abs(t - choice[label])
+            choice[label] = max(THRESHOLD_GRID, key=gain)
+    return choice
+
+
+def score_fold(train, test, rows: dict, found: dict[str, list], options: Options, assignment: dict[str, int],
+               chosen: dict[str, list]) -> None:
+    """Fit every learned row on ``train``; append each test section's (gold, found) to ``found``."""
+    uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
     for r in test:
-        gold = {(x.source, x.target, x.label) for x in r.relations}
-        predicted = {"cues": extract_relations(r.text, r.spans)}
-        for name, m in models.items():
-            feats = [(c, f if m.cues else without_cues(f)) for c, f, _ in rows[r.id]]
-            predicted[name] = m.decode(r.spans, [(m.probability(f), c) for c, f in feats], r.text)
-        for name, relations in predicted.items():
-            found[name].append((gold, {(x.source, x.target, x.label) for x in relations}))
+        found["cues"].append((gold_of(r), {(x.source, x.target, x.label) for x in extract_relations(r.text, r.spans)}))
+    for name in found:
+        if name == "cues" or TYPED in name:
+            continue
+        scored = fit_and_score(name, train, test, rows, options)
+        for r in test:
+            found[name].append((gold_of(r), decoded(r, scored[r.id], uniform)))
+        if name + TYPED in found:
+            counts = inner_counts(name, train, assignment, rows, options)
+            for objective, suffix in (("type", TYPED), ("micro", TYPED + MICRO)):
+                thresholds = choose_thresholds(counts, objective, options.threshold)
+                chosen[name + suffix].append(thresholds)
+                for r in test:
+                    found[name + suffix].append((gold_of(r), decoded(r, scored[r.id], thresholds)))
 
 
-def cross_validate(records, folds: int, threshold: float = THRESHOLD) -> dict:
+def row_names(options: Options) -> list[str]:
+    names = list(ROWS)
+    for name in (ENCODER_ROW, PRETRAINED_ROW):
+        if name in options.vectors:
+            names.append(name)
+    if options.type_thresholds:  # on the shipped row only: the vector rows did not beat it (bench/results)
+        names += [ROWS[-1] + TYPED, ROWS[-1] + TYPED + MICRO]
+    return names
+
+
+def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
+    """Scores per row (mean ± std over dealings) and the per-type thresholds each fold chose."""
     rows = precompute(records)
+    names = row_names(options)
     per_seed = []
+    chosen: dict[str, list] = {n: [] for n in names if TYPED in n}
     for seed in SEEDS:
         assignment = dealing(records, folds, seed)
-        found: dict[str, list] = {name: [] for name in ROWS}
+        found: dict[str, list] = {name: [] for name in names}
         for fold in range(folds):
             train = [r for r in records if assignment[r.id] != fold]
             test = [r for r in records if assignment[r.id] == fold]
-            score_fold(train, test, rows, found, threshold)
+            score_fold(train, test, rows, found, options, assignment, chosen)
         per_seed.append({name: relation_prf(pairs) for name, pairs in found.items()})
     out = {}
-    for name in ROWS:
+    for name in names:
         out[name] = {}
         for label in (*RELATION_ROWS, "micro"):
             f1s = [s[name][label]["f1"] for s in per_seed]
@@ -105,7 +231,32 @@ def cross_validate(records, folds: int, threshold: float = THRESHOLD) -> dict:
             out[name][label] = {"f1": round(statistics.mean(f1s), 4), "f1_std": round(statistics.pstdev(f1s), 4),
                                 "precision_first_dealing": round(first["precision"], 4),
                                 "recall_first_dealing": round(first["recall"], 4), "support": first["support"]}
-    return out
+    return out, chosen
+
+
+def options_from(args, records) -> Options:
+    """The rows the flags ask for; the pretrained control reads the encoder the default config names."""
+    options = Options(args.threshold, dims=args.vector_dims, scale=args.vector_scale, type_thresholds=args.type_thresholds)
+    if args.encoder_vectors:
+        options.vectors[ENCODER_ROW] = section_vectors(records, args.encoder_vectors)
+        if args.pretrained_control:
+            from civic_ner.config import load_config
+
+            encoder = load_config(str(ROOT / "configs" / "default.yaml")).model
+            options.vectors[PRETRAINED_ROW] = section_vectors(records, args.encoder_vectors, encoder)
+    return options
+
+
+def command_of(args) -> str:
+    parts = ["python bench/relation_scorer.py"]
+    if args.threshold != THRESHOLD:
+        parts.append(f"--threshold {args.threshold}")
+    if args.encoder_vectors:
+        parts.append(f"--encoder-vectors {args.encoder_vectors}" + (" --pretrained-control" if args.pretrained_control else ""))
+        parts.append(f"--vector-dims {args.vector_dims} --vector-scale {args.vector_scale}")
+    if args.type_thresholds:
+        parts.append("--type-thresholds")
+    return " ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,22 +268,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--threshold", type=float, default=THRESHOLD,
                    help="probability above which a candidate is kept (default: the shipped %(default)s)")
+    p.add_argument("--encoder-vectors", metavar="MODEL_DIR", help="add the row with the two ends' encoder vectors")
+    p.add_argument("--pretrained-control", action="store_true", help="and the row with the pretrained encoder's")
+    p.add_argument("--vector-dims", type=int, default=32, help="PCA components per entity (default %(default)s)")
+    p.add_argument("--vector-scale", type=float, default=0.5, help="factor on the whitened components (default %(default)s)")
+    p.add_argument("--type-thresholds", action="store_true", help="add rows with per-type thresholds (inner CV)")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)
     records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
     grounded_done = any(r.relations for r in records if r.meta.get("grounded"))  # the layer is merged for all or none
     annotated = [r for r in records if grounded_done or not r.meta.get("grounded")]
-    scores = cross_validate(annotated, args.folds, args.threshold)
+    scores, chosen = cross_validate(annotated, args.folds, options_from(args, annotated))
+    names = list(scores)
     print(f"{len(annotated)} sections, {sum(len(r.relations) for r in annotated)} gold relations; given gold entities; "
           f"{args.folds}-fold CV by province, dealings {SEEDS}: F1 mean ± std")
-    print(f"{'relation':<10}" + "".join(f"{name:>22}" for name in ROWS))
-    for label in (*RELATION_ROWS, "micro"):
-        print(f"{label:<10}" + "".join(f"{scores[n][label]['f1']:>15.3f} ± {scores[n][label]['f1_std']:.3f}" for n in ROWS))
+    for name in names:
+        print(f"{name:<58}" + "  ".join(f"{label} {scores[name][label]['f1']:.3f}±{scores[name][label]['f1_std']:.3f}"
+                                         for label in (*RELATION_ROWS, "micro")))
     fileio.write_json(args.json, {
-        "command": "python bench/relation_scorer.py" + (f" --threshold {args.threshold}" if args.threshold != THRESHOLD else ""),
+        "command": command_of(args),
         "threshold": args.threshold, "sections": len(annotated), "folds": args.folds,
-        "dealings": list(SEEDS), "splits": list(CV_SPLITS), "in_sample": ["cues on the seeds' sections"],
+        "dealings": list(SEEDS), "splits": list(CV_SPLITS), "in_sample": ["cues on the seeds' sections"]
+        + (["encoder vectors: the encoder was fine-tuned (for entities) on these sections"] if args.encoder_vectors else []),
         "relations": sum(len(r.relations) for r in annotated), "scores": scores,
+        **({"type_thresholds_chosen": chosen} if chosen else {}),
     })
     print(f"-> {args.json}")
 
