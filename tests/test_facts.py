@@ -173,3 +173,33 @@ def test_doc_facts_api(gold_records):
     assert ("乳山市妇联", "虹桥拉手", "runs") in relations
     assert ("1125名", "虹桥拉手", "reaches") in relations
     assert doc.facts and all(f.relation in ("runs", "gives", "amount_of", "reaches", "part_of", "same_as") for f in doc.facts)
+
+
+def test_a_very_long_text_is_read_block_by_block(gold_records):
+    """A file of many bulletins is linked block by block (cut at line breaks, as the tagger's pieces):
+    the relations are those of each block, every index mapped back to the whole text, and the work
+    grows with the length -- the pairs of one block, not of the whole file."""
+    import time
+
+    from civic_ner.facts import RELATION_BLOCK_CHARS
+    from civic_ner.relation_model import RelationModel
+    from civic_ner.text_pieces import long_text_pieces
+
+    sections = [r for r in gold_records if r.spans][:40]
+    text, spans = "", []
+    while len(text) < 6 * RELATION_BLOCK_CHARS:
+        for r in sections:
+            spans += [Span(s.start + len(text), s.end + len(text), s.label) for s in r.spans]
+            text += r.text + "\n"
+    model = RelationModel.from_json({"weights": {"rel=amount_of": 2.0, "rel=runs": 2.0}, "bias": -1.0})
+    for layer in (None, model):
+        started = time.perf_counter()
+        found = extract_relations(text, spans, layer)
+        assert time.perf_counter() - started < 60  # a guard against the square, not a benchmark
+        expected = set()
+        for offset, piece in long_text_pieces(text, RELATION_BLOCK_CHARS):
+            inside = [k for k, s in enumerate(spans) if offset <= s.start and s.end <= offset + len(piece)]
+            local = [Span(spans[k].start - offset, spans[k].end - offset, spans[k].label) for k in inside]
+            expected |= {Relation(inside[r.source], inside[r.target], r.label) for r in extract_relations(piece, local, layer)}
+        assert found and set(found) == expected and found == sorted(found)
+        assert all(abs(spans[r.source].start - spans[r.target].start) < RELATION_BLOCK_CHARS for r in found)

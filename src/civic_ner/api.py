@@ -96,20 +96,10 @@ class Doc:
 
 
 def long_text_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
-    """Cut a long text at line breaks (else anywhere) into (offset, piece) of at most ``limit`` chars."""
-    if len(text) <= limit:
-        return [(0, text)]
-    pieces: list[tuple[int, str]] = []
-    start = 0
-    while start < len(text):
-        end = min(start + limit, len(text))
-        if end < len(text):
-            cut = text.rfind("\n", start + limit // 2, end)
-            if cut > start:
-                end = cut + 1
-        pieces.append((start, text[start:end]))
-        start = end
-    return pieces
+    """The tagger's pieces of a long text (:func:`civic_ner.text_pieces.long_text_pieces`)."""
+    from .text_pieces import long_text_pieces as cut
+
+    return cut(text, limit)
 
 
 class NER:
