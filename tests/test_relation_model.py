@@ -42,6 +42,38 @@ def test_candidates_cover_the_gold_pairs_the_schema_allows(grounded_records):
     assert covered / total > 0.85
 
 
+def test_candidates_are_those_of_trying_every_pair(grounded_records):
+    """The linear-time candidate search finds exactly, and in the same order, the pairs of the
+    definition tried on every pair of entities -- also on a long section of many paragraphs and lists."""
+    from civic_ner.relation_model import MAX_PAIR_CHARS, MAX_PARAGRAPH_GAP, NUMBERS, ROLE_PAIRS, _in_headline
+
+    def every_pair(sec):
+        out = []
+        for i, a in enumerate(sec.spans):
+            for k, b in enumerate(sec.spans):
+                if i == k:
+                    continue
+                label = ROLE_PAIRS.get((a.label, b.label))
+                gap = abs(sec.para_of[i] - sec.para_of[k])
+                close = abs(a.start - b.start) <= MAX_PAIR_CHARS
+                if label and ((close and gap <= MAX_PARAGRAPH_GAP) or sec.near(i, k) or sec.near(k, i)
+                              or _in_headline(sec, min(i, k))):
+                    out.append((i, k, label))
+                elif a.label == b.label and a.label in NUMBERS and gap <= 2 and close:
+                    out.append((i, k, "part_of"))
+        return out
+
+    long_text, long_spans = "", []
+    for r in grounded_records[:30]:
+        long_spans += [Span(s.start + len(long_text), s.end + len(long_text), s.label) for s in r.spans]
+        long_text += r.text + "\n"
+    sections = [_Section(r.text, r.spans) for r in grounded_records[:120]] + [_Section(long_text, long_spans)]
+    assert any(sec.header_paragraph(p) is not None for sec in sections for p in set(sec.para_of))  # lists are tried
+    for sec in sections:
+        found = [(c.source, c.target, c.label) for c in candidates(sec) if c.label != "same_as"]
+        assert found == every_pair(sec)
+
+
 def test_a_learned_model_finds_the_relations_of_a_plain_sentence(fitted):
     text = "市慈善总会投入资金300万元开展“春风行动”，帮扶困难家庭1200户。"
     spans = spans_at(text, [("市慈善总会", "ORG"), ("300万元", "MONEY"), ("春风行动", "PROGRAM"), ("1200户", "COUNT")])
