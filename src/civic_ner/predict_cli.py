@@ -43,11 +43,12 @@ def _run_model(args: argparse.Namespace, fmt: str, writers=None, what: str = "en
     summary = predict_files(ner, args.inputs, fmt, args.output, args.batch_size, report=report, writers=writers,
                             on_document=count_facts if what == "facts" else None)
     target = args.output if args.output not in (None, "-") else "stdout"
+    precision = f", {ner.tagger.precision}" if getattr(ner.tagger, "precision", None) else ""
     if summary.written:
         found = f"{facts} facts" if what == "facts" else f"{summary.entities} entities"
         print(
             f"{summary.documents} documents, {found} -> {target} "
-            f"(model loaded in {loaded:.1f} s, {ner.tagger.precision}, predicted in {time.perf_counter() - started - loaded:.1f} s)",
+            f"(model loaded in {loaded:.1f} s{precision}, predicted in {time.perf_counter() - started - loaded:.1f} s)",
             file=sys.stderr,
         )
         if summary.failed:
