@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from .relations import Relation
@@ -340,10 +340,16 @@ def _unit_class(text: str, span: Span) -> str:
     """What a number counts, for matching a part to its total: people, households, money, ..."""
     if span.label == "MONEY":
         return "money"
+    return _count_unit(text[span.start : span.end])
+
+
+@lru_cache(maxsize=65536)
+def _count_unit(surface: str) -> str:
+    """The unit class of a COUNT's surface (a pure function of it: cached, since every pair asks)."""
     from .values import parse_count
 
     try:
-        unit = parse_count(text[span.start : span.end]).unit or ""
+        unit = parse_count(surface).unit or ""
     except (ValueError, ArithmeticError):
         unit = ""
     return "people" if unit in ("名", "人", "位") else unit

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ def _in_headline(sec: _Section, k: int) -> bool:
     return sec.para_of[k] == 0
 
 
+@lru_cache(maxsize=65536)
 def _value(label: str, surface: str):
     from .values import parse_count, parse_money
 
@@ -135,7 +137,7 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
     a, b = spans[c.source], spans[c.target]
     first, second = (a, b) if a.start < b.start else (b, a)
     between = text[first.end:second.start]
-    inside = spans[min(c.source, c.target) + 1:max(c.source, c.target)]
+    lo, hi = min(c.source, c.target), max(c.source, c.target)
     r = f"rel={c.label}|"
     f: dict[str, float] = {
         f"rel={c.label}": 1.0,
@@ -148,8 +150,8 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
         f"{r}clause_break={any(ch in between for ch in '，,；;')}": 1.0,
         f"{r}distance={_bin(len(between))}": 1.0,
         f"{r}target_first={b.start < a.start}": 1.0,
-        f"{r}same_type_between={_bin(sum(s.label == b.label for s in inside), (0, 1, 2))}": 1.0,
-        f"{r}source_type_between={_bin(sum(s.label == a.label for s in inside), (0, 1, 2))}": 1.0,
+        f"{r}same_type_between={_bin(index.between(b.label, lo, hi), (0, 1, 2))}": 1.0,
+        f"{r}source_type_between={_bin(index.between(a.label, lo, hi), (0, 1, 2))}": 1.0,
     }
     if cues:
         f[f"{r}cue={Relation(c.source, c.target, c.label) in index.cues}"] = 1.0
@@ -190,6 +192,11 @@ class _Index:
         closer = bisect_left(starts, at + distance) - bisect_left(starts, at - distance + 1)
         closer -= spans[anchor].label == spans[other].label and distance > 0  # the anchor itself
         return min(max(closer, 0), 3)
+
+    def between(self, label: str, lo: int, hi: int) -> int:
+        """How many spans of ``label`` sit strictly between the spans at indices ``lo`` < ``hi``."""
+        ids = self.ids.get(label, [])
+        return max(bisect_left(ids, hi) - bisect_right(ids, lo), 0)
 
     def nearest_before(self, spans: Sequence[Span], label: str, position: int) -> int | None:
         """The last span of ``label`` starting before ``position``."""
