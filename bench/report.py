@@ -240,7 +240,7 @@ def speed() -> list[str]:
     names = list(prof["inputs"])
     lines = [f"Profile of the shipped path (precision {prof.get('precision', 'fp32')}, {prof['torch_threads']} torch thread, "
              f"{prof['cpu_count']} cores at load "
-             f"{prof['load_average_before'][0]:.1f}: a busy machine, not the quiet-machine figure the issue asks for):", "",
+             f"{prof['load_average_before'][0]:.1f}: a busy machine, so every rate is a lower bound; the × LAC ratios are measured in the same run):", "",
              "| stage | " + " | ".join(f"{n}: share | chars/s" for n in names) + " |", "|---|" + "---|---|" * len(names)]
     stages = {st["stage"]: {} for n in names for st in prof["inputs"][n]["stages"]}
     for n in names:
