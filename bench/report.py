@@ -27,7 +27,7 @@ EVALUATION_INT8 = ("evaluate_default_int8.json", "python evaluate.py --model run
                    "--threads 1 --json bench/results/evaluate_default_int8.json")
 """The same in int8: what `auto` runs on a CPU without native bf16 (this machine)."""
 INFERENCE = ("inference_amd_1t.json", "python bench/inference.py --model runs/default/model --variants fp32@1t,int8@1t,bf16@1t,lac "
-             "--repeats 3 --json bench/results/inference_amd_1t.json")
+             "--repeats 2 --json bench/results/inference_amd_1t.json")
 """chars/s of each precision beside LAC alone, on the five raw seeds, one thread, each variant in a fresh process."""
 ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
         "--json bench/results/onnx_encoder.json")
