@@ -27,8 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def seed_batches(tagger, batch_size: int) -> list[dict]:
-    """The encoder inputs of the raw seeds, batched as the shipped path batches them."""
+def seed_batches(tagger, batch_size: int) -> tuple[list[dict], int]:
+    """The encoder inputs of the raw seeds, batched as the shipped path batches them, and their characters."""
     from civic_ner.model import collate
     from civic_ner.prediction import SHAPE_BUCKET, window_batches
 

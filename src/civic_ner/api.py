@@ -16,6 +16,7 @@ from typing import Any
 
 from .cleaning import clean_text
 from .model_dir import model_version
+from .text_pieces import long_text_pieces
 from .types import Entity, Span
 from .values import parse_count, parse_money
 
@@ -95,13 +96,6 @@ class Doc:
         return f"Doc({self.text[:30]!r}{'…' if len(self.text) > 30 else ''}, [{ents}{more}])"
 
 
-def long_text_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, str]]:
-    """The tagger's pieces of a long text (:func:`civic_ner.text_pieces.long_text_pieces`)."""
-    from .text_pieces import long_text_pieces as cut
-
-    return cut(text, limit)
-
-
 class NER:
     """A loaded model: ``ner(text) -> Doc`` and ``ner.pipe(texts) -> Iterator[Doc]``.
 
@@ -167,7 +161,7 @@ class NER:
     def _predict_docs(self, docs: list[tuple[str, str | None]], batch_size: int) -> list[Doc]:
         pieces: list[tuple[int, int, str]] = []  # (doc index, offset, piece)
         for index, (text, _) in enumerate(docs):
-            pieces.extend((index, offset, piece) for offset, piece in long_text_pieces(text))
+            pieces.extend((index, offset, piece) for offset, piece in long_text_pieces(text, PIECE_CHARS))
         out = [Doc(text, [], source, self.relation_model) for text, source in docs]
         # predict a bounded number of characters at a time, so that one huge document stays flat
         group: list[tuple[int, int, str]] = []

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from . import corpus, splits
-from .device import PRECISION_CHOICES
-from .cli_common import config_from_args, fail, parse_settings, run  # noqa: F401 (parse_settings: cli API)
+from .cli_common import add_precision_arg, config_from_args, fail, parse_settings, run  # noqa: F401 (parse_settings: cli API)
 from .loop_cli import add_loop_commands
 from .predict_cli import add_predict_commands
 from .serve_cli import add_serve_command
@@ -360,8 +359,7 @@ def add_evaluate_args(p: argparse.ArgumentParser) -> None:
     precision = p.add_mutually_exclusive_group()
     precision.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers at load (CPU)")
     precision.add_argument("--bf16", action="store_true", help="run in bf16 (fast on CPUs with AMX/AVX512-BF16)")
-    precision.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                           help="as predict (default: the model directory's, else auto: the precision predict uses)")
+    add_precision_arg(precision)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 

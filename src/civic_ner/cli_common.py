@@ -64,7 +64,8 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def add_precision_arg(p: argparse.ArgumentParser) -> None:
+def add_precision_arg(p) -> None:
+    """``--precision`` of every command that loads a model (``p``: a parser or an argument group)."""
     from .device import PRECISION_CHOICES
 
     p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,

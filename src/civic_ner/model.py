@@ -355,9 +355,9 @@ def batch_marginals(emissions: Sequence[np.ndarray], tags: Sequence[str], transi
     length are padded into one array and run through one forward-backward in probability space with a
     rescaling per position -- a few numpy calls per position for the whole group instead of a dozen per
     position per text (the Python loop, not the arithmetic, was the cost)."""
-    out: list[np.ndarray] = [np.zeros((0, len(tags))) for _ in emissions]
     if transitions is None:
         return [marginals(e, tags) for e in emissions]
+    out: list[np.ndarray] = [np.zeros((0, len(tags))) for _ in emissions]
     order = sorted((i for i, e in enumerate(emissions) if len(e)), key=lambda i: len(emissions[i]))
     for first in range(0, len(order), MARGINAL_GROUP):
         group = order[first:first + MARGINAL_GROUP]

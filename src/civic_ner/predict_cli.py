@@ -123,7 +123,6 @@ def add_model_run_args(p: argparse.ArgumentParser) -> None:
     add_precision_arg(p)
 
 
-
 def add_engine_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("corpus scale (--engine ray; pip install civic-ner[scale])")
     g.add_argument("--engine", choices=["process", "ray"], default="process",
