@@ -86,6 +86,7 @@ def main() -> int:
         "cores": os.cpu_count(),
         "load_before": load_before,
         "load_after": os.getloadavg(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset: torch uses one thread per core"),
         "command": shlex.join(["/usr/bin/time", "-v", *cmd[4:]]),
         **timing,
         "train_seconds": metrics["train_seconds"],

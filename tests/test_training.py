@@ -31,6 +31,39 @@ def test_both_stages_reduce_the_loss(tmp_path, tiny_encoder_dir, gold_records):
     assert tune[-1] < probe[0]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_unpacked_bilstm_equals_packed_sequences(dtype):
+    """The head's BiLSTM reads padded rows unpacked (faster on CPU): outputs on every character and
+    gradients of the weights and the inputs equal those of packed sequences; padding gives zeros."""
+    from civic_ner.model import bidirectional_lstm
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True).to(dtype)
+    lengths = torch.tensor([7, 3, 1, 5])
+    mask = torch.arange(7)[None, :] < lengths[:, None]
+    x = torch.randn(4, 7, 6, dtype=dtype)
+    weight = torch.randn(4, 7, 10, dtype=dtype) * mask[..., None]
+
+    def run(unpacked: bool):
+        lstm.zero_grad()
+        inputs = x.clone().requires_grad_(True)
+        if unpacked:
+            out = bidirectional_lstm(lstm, inputs, mask)
+        else:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=7)
+        (out * weight).sum().backward()
+        return out.detach(), inputs.grad, [p.grad.clone() for p in lstm.parameters()]
+
+    (out, grad, weights), (ref, ref_grad, ref_weights) = run(True), run(False)
+    tol = {"atol": 1e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 5e-2, "rtol": 5e-2}
+    torch.testing.assert_close(out, ref, **tol)
+    assert not out[~mask].any()
+    torch.testing.assert_close(grad, ref_grad, **tol)
+    for mine, theirs in zip(weights, ref_weights):
+        torch.testing.assert_close(mine, theirs, **tol)
+
+
 def test_probe_leaves_the_encoder_untouched(tmp_path, tiny_encoder_dir, gold_records):
     data = write_small_data(tmp_path / "data", gold_records)
     examples = load_examples(data)["train"]

@@ -232,11 +232,7 @@ def _torch_module():
                 parts.append(embedding(batch["features"][..., g]))
             x = self.dropout(torch.cat(parts, dim=-1))
             if self.lstm is not None:
-                lengths = batch["mask"].sum(dim=1).clamp(min=1).cpu()
-                packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-                x, _ = self.lstm(packed)
-                x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=batch["mask"].shape[1])
-                x = self.dropout(x)
+                x = self.dropout(bidirectional_lstm(self.lstm, x, batch["mask"]))
             return self.classifier(x)
 
         def emissions(self, batch: dict[str, Any]):
@@ -268,6 +264,30 @@ def _torch_module():
             )
 
     return TaggerNet
+
+
+def bidirectional_lstm(lstm, x, mask):
+    """A one-layer bidirectional ``nn.LSTM`` over padded rows, equal to packing them: the forward
+    direction reads each row as it is (its padding comes last), the backward one reads it reversed
+    within its length; padding positions are zero. Unpacked, torch runs its fused CPU kernel: 2.7x
+    faster to train than packed sequences (bench/results/lstm_head.json), the same weights."""
+    import torch
+
+    steps = torch.arange(x.shape[1], device=x.device)
+    reverse = mask.sum(dim=1, keepdim=True) - 1 - steps[None, :]
+    valid = reverse >= 0
+    order = torch.where(valid, reverse, steps[None, :])  # padding stays where it is
+
+    def gather(t):
+        return torch.gather(t, 1, order[..., None].expand(-1, -1, t.shape[-1]))
+
+    def run(inputs, suffix: str):
+        weights = [getattr(lstm, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        state = inputs.new_zeros(1, inputs.shape[0], lstm.hidden_size)
+        return torch.lstm(inputs, (state, state), weights, True, 1, 0.0, lstm.training, False, True)[0]
+
+    both = torch.cat([run(x, ""), gather(run(gather(x), "_reverse"))], dim=-1)
+    return both * valid[..., None].to(both.dtype)
 
 
 def build_network(encoder, arch: Architecture):
