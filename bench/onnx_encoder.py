@@ -3,8 +3,8 @@ network if it measures faster").
 
 The encoder is 70 % of the shipped path (bench/profile_stages.py), so this measures the encoder alone
 on the windows the shipped path really feeds it (the raw seeds, encoded and batched exactly as
-``Scorer.emissions`` does), in one process, one thread: torch fp32, torch dynamic int8 (what ``auto``
-picks on a CPU without native bf16), ONNX Runtime fp32 and ONNX Runtime dynamic int8 (per-channel
+``Scorer.emissions`` does), in one process, one thread: torch fp32, torch dynamic int8 (``--precision int8``),
+ONNX Runtime fp32 and ONNX Runtime dynamic int8 (per-channel
 QInt8 weights, the runtime's own graph optimizations). Also reported: how close each is to torch
 fp32 (cosine of all hidden states) and how long each takes to be ready (quantization or session
 creation), since model load is the other target of the issue.

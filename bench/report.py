@@ -25,7 +25,7 @@ EVALUATION = ("evaluate_default.json",
 """The shipped model on the seeds' test and on the held-out provinces (train: `make train`), in fp32."""
 EVALUATION_INT8 = ("evaluate_default_int8.json", "python evaluate.py --model runs/default/model --precision int8 --no-baselines "
                    "--threads 1 --json bench/results/evaluate_default_int8.json")
-"""The same in int8: what `auto` runs on a CPU without native bf16 (this machine)."""
+"""The same in int8 (`--precision int8`): `auto` may pick a precision only within half a point of fp32 on both tests."""
 INFERENCE = ("inference_amd_1t.json", "python bench/inference.py --model runs/default/model --variants fp32@1t,int8@1t,bf16@1t,lac "
              "--repeats 2 --json bench/results/inference_amd_1t.json")
 """chars/s of each precision beside LAC alone, on the five raw seeds, one thread, each variant in a fresh process."""
@@ -76,7 +76,10 @@ SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulle
 CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
              "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
 """The shipped recipe's errors on CV by province (grounded sections of the held-out training provinces)."""
-TRAINING = ("training.json", "OMP_NUM_THREADS=1 python bench/training.py --config configs/default.yaml --output-dir runs/default")
+TRAINING = ("training.json", "python bench/training.py --config configs/default.yaml --output-dir runs/default")
+"""`make train`'s training (torch's default threads: one per core), wall time and peak memory."""
+LSTM_HEAD = ("lstm_head.json", "python bench/lstm_head.py --json bench/results/lstm_head.json")
+"""One probe step of the head: the BiLSTM over packed sequences (before) against padded rows read unpacked (now)."""
 
 
 def load(name: str) -> dict:
@@ -238,7 +241,10 @@ def serving() -> list[str]:
 def speed() -> list[str]:
     prof, scale = load(PROFILE[0]), load(SCALE[0])
     names = list(prof["inputs"])
-    lines = [f"Profile of the shipped path (precision {prof.get('precision', 'fp32')}, {prof['torch_threads']} torch thread, "
+    precision = prof.get("precision", "fp32")
+    lines = [f"Profile of the shipped path (precision {precision}"
+             + (", as `--precision int8` runs it; `auto` runs fp32 on this CPU, where the encoder's share is larger"
+                if precision == "int8" else "") + f", {prof['torch_threads']} torch thread, "
              f"{prof['cpu_count']} cores at load "
              f"{prof['load_average_before'][0]:.1f}: a busy machine, so every rate is a lower bound; the × LAC ratios are measured in the same run):", "",
              "| stage | " + " | ".join(f"{n}: share | chars/s" for n in names) + " |", "|---|" + "---|---|" * len(names)]
@@ -266,6 +272,17 @@ def speed() -> list[str]:
     return lines
 
 
+def _int8_verdict(scores: dict) -> str:
+    """Whether int8 keeps F1 within the half-point budget on both tests (the rule for `auto`)."""
+    delta = {split: 100 * (scores["int8"][split]["scores"]["model"]["micro"]["f1"]
+                           - scores["fp32"][split]["scores"]["model"]["micro"]["f1"]) for split in ("test", "province_test")}
+    within = all(d >= -0.5 for d in delta.values())
+    return (f"int8 against fp32, the shipped model: {delta['test']:+.1f} points on the seeds' test, "
+            f"{delta['province_test']:+.1f} on the held-out provinces: "
+            + ("within the half-point budget on both." if within else
+               "outside the half-point budget, so `auto` does not pick int8 (`--precision int8` still runs it)."))
+
+
 def precisions() -> list[str]:
     """Speed beside LAC and F1 on both tests per precision; the encoder in ONNX Runtime."""
     inference, onnx = load(INFERENCE[0]), load(ONNX[0])
@@ -274,7 +291,7 @@ def precisions() -> list[str]:
     lac = runs["lac"]["speed"]["chars_per_s"]
     fast_bf16 = any(r.get("cpu_fast_bf16") for r in inference["results"])
     lines = [f"Precision (one torch thread, the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
-             f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'int8'}):", "",
+             f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'fp32'}):", "",
              "| precision | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |",
              "|---|---|---|---|---|---|"]
     for name in ("fp32", "int8", "bf16"):
@@ -286,6 +303,7 @@ def precisions() -> list[str]:
                      f"{run['load_s']:.1f} | {cells} |")
     lines += ["", f"`{INFERENCE[1]}` → `bench/results/{INFERENCE[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
                   f"`bench/results/{EVALUATION[0]}`, `{EVALUATION_INT8[1]}` → `bench/results/{EVALUATION_INT8[0]}`.", "",
+              _int8_verdict(scores), "",
               f"The encoder alone in ONNX Runtime ({onnx['chars']:,} chars of the raw seeds in {onnx['batches']} batches, one thread, "
               f"load average {onnx['meta']['load_before'][0]:.1f}):", "",
               "| encoder | ready in s | chars/s | cosine to torch fp32 |", "|---|---|---|---|"]
@@ -296,12 +314,23 @@ def precisions() -> list[str]:
 
 
 def training() -> list[str]:
-    t = load(TRAINING[0])
+    t, head = load(TRAINING[0]), load(LSTM_HEAD[0])
     load_before = t.get("load_before", [0])[0]
-    return [f"Training the shipped recipe: {t['wall_s']:.0f} s wall, {t['max_rss_mb'] / 1024:.2f} GB peak memory, one torch thread "
-            f"getting {t.get('cpu_percent', '?')} % of a core on a {t['cores']}-core machine whose load average was "
-            f"{load_before:.1f} when it started (other jobs shared the cores: an upper bound, not a quiet-machine figure); "
-            f"`{TRAINING[1]}` → `bench/results/{TRAINING[0]}`."]
+    threads = t.get("omp_num_threads", "1")
+    threads = "torch's default threads (one per core)" if threads.startswith("unset") else f"OMP_NUM_THREADS={threads}"
+    quiet = ("a quiet machine" if load_before < 1.5 else
+             "other jobs shared the cores: an upper bound, not a quiet-machine figure")
+    return [f"Training the shipped recipe ({t['probe_epochs']} probe epochs + {t['epochs_run']} fine-tuning epoch"
+            f"{'s' if t['epochs_run'] != 1 else ''}, on {'+'.join(t.get('trained_on') or [])}): "
+            f"**{t['wall_s']:.0f} s wall ({t['wall_s'] / 60:.1f} min), {t['max_rss_mb'] / 1024:.2f} GB peak memory**, "
+            f"{threads} getting {t.get('cpu_percent', '?')} % of a core on a {t['cores']}-core {t.get('cpu', '')} "
+            f"machine whose load average was {load_before:.1f} when it started ({quiet}); "
+            f"`{TRAINING[1]}` → `bench/results/{TRAINING[0]}`.", "",
+            f"The head's BiLSTM reads padded rows unpacked, equal to packed sequences: a probe step (batch "
+            f"{head['batch_size']}, the training pieces' real lengths, {head['threads']} torch thread"
+            f"{'s' if head['threads'] != 1 else ''}) takes {head['seconds_per_step']['unpacked']:.2f} s instead of "
+            f"{head['seconds_per_step']['packed']:.2f} s ({head['speedup']:.2f}x); `{LSTM_HEAD[1]}` → "
+            f"`bench/results/{LSTM_HEAD[0]}`."]
 
 
 def block() -> str:

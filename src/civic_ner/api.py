@@ -186,7 +186,7 @@ class NER:
 
 def load(model_dir: str | Path, device: str | None = None, clean: bool = True, precision: str | None = None) -> NER:
     """Load a model directory written by ``civic-ner train`` (raises ``ModelDirError`` if it is not one).
-    ``precision``: auto (default: int8 on a CPU without native bf16, bf16 where it is fast), fp32, bf16 or int8."""
+    ``precision``: auto (default: bf16 where it is fast, else fp32), fp32, bf16 or int8."""
     from .model_dir import load_relation_model
     from .prediction import Tagger
 

@@ -69,6 +69,6 @@ def add_precision_arg(p) -> None:
     from .device import PRECISION_CHOICES
 
     p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                   help="network precision (default: the model directory's, else auto = int8 on a CPU without "
+                   help="network precision (default: the model directory's, else auto = fp32 on a CPU without "
                         "native bf16, bf16 on AMX/AVX512-BF16 CPUs and bf16-capable GPUs; $CIVIC_NER_PRECISION "
                         "overrides auto)")

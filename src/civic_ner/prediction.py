@@ -132,8 +132,8 @@ class Tagger(Scorer):
         """Load a model directory written by ``train.py``. ``precision`` is fp32, bf16 (encoder in
         bf16; fast on CPUs with AMX / AVX512-BF16), int8 (dynamic quantization of the Linear layers,
         CPU only) or auto; ``quantize=True`` means int8. With neither, the directory's ``civic_ner.json``
-        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else auto (int8 on a CPU
-        without native bf16, bf16 where it is fast: :func:`civic_ner.device.resolve_precision`)."""
+        decides (``"precision"``, written by ``civic-ner trim --int8/--bf16``), else auto (bf16 where it is
+        fast, else fp32: :func:`civic_ner.device.resolve_precision`)."""
         from .model_dir import load
 
         m = load(path, device, quantize, precision)
