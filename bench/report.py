@@ -32,12 +32,15 @@ INFERENCE = ("inference_amd_1t.json", "python bench/inference.py --model runs/de
 ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
         "--json bench/results/onnx_encoder.json")
 """The encoder alone in torch and in ONNX Runtime, fp32 and int8, on the windows of the raw seeds."""
-_SUMMARIZE = "python bench/cv_grid.py summarize runs/grid/province.jsonl --examples runs/grid/examples.json --folds 3"
+_SUMMARIZE = ("python bench/cv_grid.py summarize runs/grid/province.jsonl runs/grid/province-s15.jsonl "
+              "--examples runs/grid/examples.json --folds 3")
 GRID = ("cv_province.json", f"{_SUMMARIZE} --span-rules --consistency-labels PROGRAM --json bench/results/cv_province.json")
 """The network recipes, 3-fold CV by province, post-processed as the shipped Tagger does (span rules),
 each also scored with document consistency for PROGRAM names (the "document consistency" rows). Trained and scored on the first-pass snapshot of the
 training provinces (runs/grid/examples.json; the feature-CRF rows use the same units and folds);
-runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json`."""
+runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json --out
+runs/grid/province.jsonl` (seeds 13 and 14; seed 15 of "+grounded" with `--only +grounded --seeds 15 --out
+runs/grid/province-s15.jsonl`)."""
 GRID_VARIANTS = (
     ("without the span rules", "cv_province_without_span_rules.json",
      f"{_SUMMARIZE} --consistency-labels PROGRAM --json bench/results/cv_province_without_span_rules.json"),
@@ -336,8 +339,8 @@ def training() -> list[str]:
 def block() -> str:
     parts = [headline(), ["", "Per province, held-out provinces' test:", ""], per_province(),
              ["", "Baselines on the same spans:", ""], baselines(),
-             ["", "Ablation, every row on the same units, the 3 province folds (one seed for the network rows; "
-                  "the feature CRF is deterministic):", ""], ablation(),
+             ["", "Ablation, every row on the same units, the 3 province folds (network rows: mean ± std over the "
+                  "seeds their column counts; the feature CRF is deterministic):", ""], ablation(),
              [""], cv_errors(),
              ["", "Relations:", ""], relations(),
              ["", "Serving (Label Studio ML backend):", ""], serving(),
