@@ -270,7 +270,7 @@ def bidirectional_lstm(lstm, x, mask):
     """A one-layer bidirectional ``nn.LSTM`` over padded rows, equal to packing them: the forward
     direction reads each row as it is (its padding comes last), the backward one reads it reversed
     within its length; padding positions are zero. Unpacked, torch runs its fused CPU kernel: a
-    probe step 1.75-2.4x faster than with packed sequences (bench/results/lstm_head.json), the same weights."""
+    probe step 1.5-1.75x faster than with packed sequences (bench/results/lstm_head.json), the same weights."""
     import torch
 
     steps = torch.arange(x.shape[1], device=x.device)
