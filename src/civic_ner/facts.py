@@ -148,13 +148,16 @@ def extract_relations(text: str, spans: Sequence[Span], model: Any = None) -> li
 def _blockwise(text: str, spans: Sequence[Span], model: Any) -> list[Relation]:
     """The relations of each block of a long text, indices mapped back to ``spans`` (a span that
     crosses a block's edge, which a line break makes unlikely, takes part in none)."""
+    from bisect import bisect_left
     from dataclasses import replace
 
     from .text_pieces import long_text_pieces
 
+    starts = [s.start for s in spans]
     out: list[Relation] = []
     for offset, piece in long_text_pieces(text, RELATION_BLOCK_CHARS):
-        inside = [k for k, s in enumerate(spans) if offset <= s.start and s.end <= offset + len(piece)]
+        end = offset + len(piece)
+        inside = [k for k in range(bisect_left(starts, offset), bisect_left(starts, end)) if spans[k].end <= end]
         local = [replace(spans[k], start=spans[k].start - offset, end=spans[k].end - offset) for k in inside]
         out += [Relation(inside[r.source], inside[r.target], r.label) for r in extract_relations(piece, local, model)]
     return sorted(out)
