@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from civic_ner.span_rules import SPAN_RULES  # noqa: E402  (after the path insert)
+
 FOLDS = 5
 SEEDS = (13, 14, 15)
 CRF_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 0.85)
@@ -347,8 +349,8 @@ def cmd_summarize(args) -> None:
         from civic_ner.span_rules import apply_span_rules
 
         cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
-        return [apply_span_rules(text_of[i], doc, cut, lac_of[i] if args.span_rules == "all" else None)
-                for i, doc in zip(ids, spans)]
+        without = () if args.span_rules == "all" else (args.span_rules.removeprefix("no-"),)
+        return [apply_span_rules(text_of[i], doc, cut, lac_of[i], without=without) for i, doc in zip(ids, spans)]
 
     used = sorted(k - 1 for k in args.only_folds) if args.only_folds else list(range(folds))
     if args.only_folds:  # score only the units of the folds that ran: a partial CV, said so in the output
@@ -467,9 +469,10 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
                    help="score only these folds (1-based) when the others did not run: a partial CV")
-    p.add_argument("--span-rules", nargs="?", const="all", choices=["all", "no-completion"], default=None,
+    p.add_argument("--span-rules", nargs="?", const="all", choices=["all", *(f"no-{r}" for r in SPAN_RULES)], default=None,
                    help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
-                        "does (default when the flag is given), or all but the word completion (an ablation row)")
+                        "does (default when the flag is given), or all but one (no-completion: the word completion; "
+                        "an ablation row each)")
     p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],
                    help="document consistency is redone on the saved predictions (after the span rules, as the Tagger "
                         "does, a written item being a document of its own) for these labels (default: %(default)s)")
