@@ -16,10 +16,16 @@ scores pooled over the folds of a dealing, mean ± std over dealings. Rows:
   the pretrained encoder the config names, which has never seen these sections: the clean control;
 - ``learned + cues, per-type thresholds`` (``--type-thresholds``): each relation type's threshold
   chosen by an inner CV over the training folds only (never the held-out fold), to maximize that
-  type's F1, or (``... for micro F1``) the micro F1 of all types together.
+  type's F1, or (``... for micro F1``) the micro F1 of all types together;
+- ``--variants``: the rows of ``bench/relation_variants.py`` (other learners and features over the
+  same candidates: extra features from an error analysis, LR with feature conjunctions, gradient-boosted
+  trees, trees stacked on the LR's out-of-fold logit); ``--variant-thresholds``: the shipped and tree
+  rows with one threshold for all types chosen by an inner CV over the training folds (slow).
 
   python bench/relation_scorer.py [--data-dir data] [--folds 5] [--json bench/results/relations_cv.json]
       [--encoder-vectors runs/default/model [--pretrained-control]] [--type-thresholds]
+      [--variants] [--variant-thresholds] [--gbt-min-count 20] [--gbt-learning-rate 0.1] [--gbt-iterations 200]
+      [--seeds 13 14 15]
 """
 from __future__ import annotations
 
@@ -42,11 +48,16 @@ from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
 from civic_ner.facts import extract_relations  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
 from relation_vectors import PairProjection, section_vectors  # noqa: E402
+import relation_variants as variants  # noqa: E402
 
 ROWS = ("cues", "learned, no cues", "learned + cues")
 ENCODER_ROW = "learned + cues + encoder vectors"
 PRETRAINED_ROW = "learned + cues + pretrained encoder vectors"
 TYPED = ", per-type thresholds"
+VARIANT_ROWS = ("learned + cues + extra features", "learned + cues x conjunctions", "gradient-boosted trees",
+                "gradient-boosted trees + LR logit + extra features")
+"""``--variants``: other learners and features over the same candidates (``bench/relation_variants.py``)."""
+INNER = ", threshold by inner CV"
 MICRO = " for micro F1"
 SEEDS = (13, 14, 15)
 THRESHOLD_GRID = tuple(round(0.1 + 0.05 * k, 2) for k in range(13))
@@ -97,6 +108,10 @@ class Options:
     dims: int = 32
     scale: float = 0.5
     type_thresholds: bool = False
+    seeds: tuple[int, ...] = SEEDS
+    variants: bool = False
+    variant_thresholds: bool = False
+    gbt: dict = field(default_factory=dict)  # the trees' settings (``--gbt-min-count`` ...)
 
 
 def row_features(name: str, train, sections, rows: dict, options: Options) -> dict[str, list[dict]]:
@@ -104,6 +119,8 @@ def row_features(name: str, train, sections, rows: dict, options: Options) -> di
     with encoder vectors fits its projection on the ``train`` sections only."""
     if name == "learned, no cues":
         return {r.id: [without_cues(f) for _, f, _ in rows[r.id]] for r in sections}
+    if "extra features" in name:
+        return {r.id: [{**f, **variants.extra_features(r.text, r.spans, c, f)} for c, f, _ in rows[r.id]] for r in sections}
     vectors = options.vectors.get(name)
     if vectors is None:
         return {r.id: [f for _, f, _ in rows[r.id]] for r in sections}
@@ -115,11 +132,28 @@ def row_features(name: str, train, sections, rows: dict, options: Options) -> di
     return out
 
 
-def fit_and_score(name: str, train, test, rows: dict, options: Options) -> dict[str, list[tuple[float, Candidate]]]:
+def fit_and_score(name: str, train, test, rows: dict, options: Options,
+                  assignment: dict[str, int] | None = None) -> dict[str, list[tuple[float, Candidate]]]:
     """Fit row ``name`` on ``train``; section id -> (probability, candidate) of every test candidate."""
+    name = name.removesuffix(INNER)
     feats = row_features(name, train, list(train) + list(test), rows, options)
     labels = [y for r in train for _, _, y in rows[r.id]]
-    model = RelationModel(cues=name != "learned, no cues").fit_rows([f for r in train for f in feats[r.id]], labels)
+    train_rows = [f for r in train for f in feats[r.id]]
+    if name in VARIANT_ROWS:
+        if "LR logit" in name:  # the stacked trees' inner folds: the training sections' own folds
+            folds = assignment or {}
+            if len({folds.get(r.id) for r in train}) < 2:  # one fold left to learn from: split it by section
+                folds = {r.id: k % 3 for k, r in enumerate(train)}
+            groups = [folds[r.id] for r in train for _ in rows[r.id]]
+            scorer = variants.fit_stacked(train_rows, labels, groups, **options.gbt)
+        elif "trees" in name:
+            scorer = variants.fit_gbt(train_rows, labels, **options.gbt)
+        elif "conjunctions" in name:
+            scorer = variants.fit_conjunctions(train_rows, labels)
+        else:
+            scorer = variants.fit_lr(train_rows, labels)
+        return {r.id: list(zip(scorer(feats[r.id]), (c for c, _, _ in rows[r.id]))) for r in test}
+    model = RelationModel(cues=name != "learned, no cues").fit_rows(train_rows, labels)
     return {r.id: [(model.probability(f), c) for (c, _, _), f in zip(rows[r.id], feats[r.id])] for r in test}
 
 
@@ -141,7 +175,8 @@ def inner_counts(name: str, train, assignment: dict[str, int], rows: dict, optio
     scored: dict[str, list] = {}
     for fold in sorted({assignment[r.id] for r in train}):
         inner_train = [r for r in train if assignment[r.id] != fold]
-        scored.update(fit_and_score(name, inner_train, [r for r in train if assignment[r.id] == fold], rows, options))
+        held = [r for r in train if assignment[r.id] == fold]
+        scored.update(fit_and_score(name, inner_train, held, rows, options, assignment))
     out: dict[float, Counter] = {}
     for t in THRESHOLD_GRID:
         counts: Counter = Counter()
@@ -184,11 +219,18 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
     for r in test:
         found["cues"].append((gold_of(r), {(x.source, x.target, x.label) for x in extract_relations(r.text, r.spans)}))
     for name in found:
-        if name == "cues" or TYPED in name:
+        if name == "cues" or TYPED in name or INNER in name:
             continue
-        scored = fit_and_score(name, train, test, rows, options)
+        scored = fit_and_score(name, train, test, rows, options, assignment)
         for r in test:
             found[name].append((gold_of(r), decoded(r, scored[r.id], uniform)))
+        if name + INNER in found:  # one threshold for all types, the inner CV's best micro F1
+            counts = inner_counts(name, train, assignment, rows, options)
+            best = max(THRESHOLD_GRID, key=lambda t: (_f1(*(sum(counts[t][(x, k)] for x in RELATION_ROWS)
+                                                            for k in ("tp", "found", "gold"))), -abs(t - options.threshold)))
+            chosen[name + INNER].append(best)
+            for r in test:
+                found[name + INNER].append((gold_of(r), decoded(r, scored[r.id], dict.fromkeys(RELATION_ROWS, best))))
         if name + TYPED in found:
             counts = inner_counts(name, train, assignment, rows, options)
             for objective, suffix in (("type", TYPED), ("micro", TYPED + MICRO)):
@@ -205,6 +247,10 @@ def row_names(options: Options) -> list[str]:
             names.append(name)
     if options.type_thresholds:  # on the shipped row only: the vector rows did not beat it (bench/results)
         names += [ROWS[-1] + TYPED, ROWS[-1] + TYPED + MICRO]
+    if options.variants:
+        names += list(VARIANT_ROWS)
+    if options.variant_thresholds:
+        names += [ROWS[-1] + INNER] + [n + INNER for n in VARIANT_ROWS if "trees" in n]
     return names
 
 
@@ -213,8 +259,8 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
     rows = precompute(records)
     names = row_names(options)
     per_seed = []
-    chosen: dict[str, list] = {n: [] for n in names if TYPED in n}
-    for seed in SEEDS:
+    chosen: dict[str, list] = {n: [] for n in names if TYPED in n or INNER in n}
+    for seed in options.seeds:
         assignment = dealing(records, folds, seed)
         found: dict[str, list] = {name: [] for name in names}
         for fold in range(folds):
@@ -236,7 +282,9 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
 
 def options_from(args, records) -> Options:
     """The rows the flags ask for; the pretrained control reads the encoder the default config names."""
-    options = Options(args.threshold, dims=args.vector_dims, scale=args.vector_scale, type_thresholds=args.type_thresholds)
+    options = Options(args.threshold, dims=args.vector_dims, scale=args.vector_scale, type_thresholds=args.type_thresholds,
+                      seeds=tuple(args.seeds), variants=args.variants, variant_thresholds=args.variant_thresholds,
+                      gbt=variants.gbt_settings(args.gbt_min_count, args.gbt_learning_rate, args.gbt_iterations))
     if args.encoder_vectors:
         options.vectors[ENCODER_ROW] = section_vectors(records, args.encoder_vectors)
         if args.pretrained_control:
@@ -256,6 +304,12 @@ def command_of(args) -> str:
         parts.append(f"--vector-dims {args.vector_dims} --vector-scale {args.vector_scale}")
     if args.type_thresholds:
         parts.append("--type-thresholds")
+    if args.variants or args.variant_thresholds:
+        parts.append(("--variants " if args.variants else "") + ("--variant-thresholds " if args.variant_thresholds else "")
+                     + f"--gbt-min-count {args.gbt_min_count} --gbt-learning-rate {args.gbt_learning_rate} "
+                     f"--gbt-iterations {args.gbt_iterations}")
+    if tuple(args.seeds) != SEEDS:
+        parts.append("--seeds " + " ".join(map(str, args.seeds)))
     return " ".join(parts)
 
 
@@ -273,6 +327,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vector-dims", type=int, default=32, help="PCA components per entity (default %(default)s)")
     p.add_argument("--vector-scale", type=float, default=0.5, help="factor on the whitened components (default %(default)s)")
     p.add_argument("--type-thresholds", action="store_true", help="add rows with per-type thresholds (inner CV)")
+    p.add_argument("--variants", action="store_true", help="add the rows of bench/relation_variants.py")
+    p.add_argument("--variant-thresholds", action="store_true",
+                   help="add the shipped and tree rows with one threshold chosen by inner CV (slow: 5x the fits)")
+    p.add_argument("--gbt-min-count", type=int, default=variants.MIN_COUNT, help="training rows a tree column needs")
+    p.add_argument("--gbt-learning-rate", type=float, default=0.1)
+    p.add_argument("--gbt-iterations", type=int, default=200)
+    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the dealings (default %(default)s)")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)
     records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
@@ -281,14 +342,14 @@ def main(argv: list[str] | None = None) -> None:
     scores, chosen = cross_validate(annotated, args.folds, options_from(args, annotated))
     names = list(scores)
     print(f"{len(annotated)} sections, {sum(len(r.relations) for r in annotated)} gold relations; given gold entities; "
-          f"{args.folds}-fold CV by province, dealings {SEEDS}: F1 mean ± std")
+          f"{args.folds}-fold CV by province, dealings {tuple(args.seeds)}: F1 mean ± std")
     for name in names:
-        print(f"{name:<58}" + "  ".join(f"{label} {scores[name][label]['f1']:.3f}±{scores[name][label]['f1_std']:.3f}"
+        print(f"{name:<72}" + "  ".join(f"{label} {scores[name][label]['f1']:.3f}±{scores[name][label]['f1_std']:.3f}"
                                          for label in (*RELATION_ROWS, "micro")))
     fileio.write_json(args.json, {
         "command": command_of(args),
         "threshold": args.threshold, "sections": len(annotated), "folds": args.folds,
-        "dealings": list(SEEDS), "splits": list(CV_SPLITS), "in_sample": ["cues on the seeds' sections"]
+        "dealings": list(args.seeds), "splits": list(CV_SPLITS), "in_sample": ["cues on the seeds' sections"]
         + (["encoder vectors: the encoder was fine-tuned (for entities) on these sections"] if args.encoder_vectors else []),
         "relations": sum(len(r.relations) for r in annotated), "scores": scores,
         **({"type_thresholds_chosen": chosen} if chosen else {}),

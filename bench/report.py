@@ -80,6 +80,9 @@ CRF_ROWS = (
 """Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
 SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
+RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
+                     "--gbt-min-count 100 --json bench/results/relations_cv_variants.json")
+"""Richer relation models on the same CV: extra features, conjunctions, gradient-boosted trees (not shipped)."""
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vectors runs/default/model --pretrained-control "
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
@@ -210,6 +213,16 @@ def cv_errors() -> list[str]:
     return lines
 
 
+def _relation_variants(rows: tuple[str, ...]) -> list[str]:
+    """The richer relation models tried on the same CV (bench/relation_variants.py), one row each."""
+    cv = load(RELATION_VARIANTS[0])
+    lines = ["Richer relation models on the same CV (same dealings; not shipped, see the notes below):", "",
+             "| model | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
+    for name, scores in cv["scores"].items():
+        lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |")
+    return lines + ["", f"`{RELATION_VARIANTS[1]}` → `bench/results/{RELATION_VARIANTS[0]}`."]
+
+
 def relations() -> list[str]:
     """The relation layers: CV given gold entities (what chose the learned model), then the shipped
     layer on both tests, given gold entities and end to end, and the totals it adds up."""
@@ -222,7 +235,9 @@ def relations() -> list[str]:
     for row in rows:
         lines.append(f"| {row} | " + " | ".join(_f1(cv["scores"][n][row], True) for n in names) + " |")
     lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the cues were written after reading the seeds' "
-              "relations: on those sections they are in-sample).", "",
+              "relations: on those sections they are in-sample).", ""]
+    lines += _relation_variants(rows)
+    lines += ["",
               "The shipped layer on the tests (F1; given gold entities | end to end from the model's entities):", "",
               "| split | layer | " + " | ".join(rows) + " | end to end micro |", "|---|---|" + "---|" * (len(rows) + 1)]
     for split, title in (("test", "seeds' test"), ("province_test", "held-out provinces")):
