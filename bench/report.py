@@ -39,8 +39,8 @@ GRID = ("cv_province.json", f"{_SUMMARIZE} --span-rules --consistency-labels PRO
 each also scored with document consistency for PROGRAM names (the "document consistency" rows). Trained and scored on the first-pass snapshot of the
 training provinces (runs/grid/examples.json; the feature-CRF rows use the same units and folds);
 runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json --out
-runs/grid/province.jsonl` (seeds 13 and 14; seed 15 of "+grounded" with `--only +grounded --seeds 15 --out
-runs/grid/province-s15.jsonl`)."""
+runs/grid/province.jsonl` (seeds 13 and 14; seed 15 of "+grounded" and of "no grounded" with
+`--only "+grounded" --seeds 15 --out runs/grid/province-s15.jsonl`, then the same with `--only "no grounded"`)."""
 GRID_VARIANTS = (
     ("without the span rules", "cv_province_without_span_rules.json",
      f"{_SUMMARIZE} --consistency-labels PROGRAM --json bench/results/cv_province_without_span_rules.json"),
@@ -60,6 +60,8 @@ GRID_VARIANTS = (
      f"{_SUMMARIZE} --span-rules no-round-money --consistency-labels PROGRAM --json bench/results/cv_province_without_round_money.json"),
     ("without the counts before counted nouns", "cv_province_without_counted_nouns.json",
      f"{_SUMMARIZE} --span-rules no-counted-nouns --consistency-labels PROGRAM --json bench/results/cv_province_without_counted_nouns.json"),
+    ("without the known names before generic nouns", "cv_province_without_known_names.json",
+     f"{_SUMMARIZE} --span-rules no-known-names --consistency-labels PROGRAM --json bench/results/cv_province_without_known_names.json"),
     ("consistency for ORG and PROGRAM", "cv_province_consistency_both.json",
      f"{_SUMMARIZE} --span-rules --consistency-labels ORG PROGRAM --json bench/results/cv_province_consistency_both.json"),
 )

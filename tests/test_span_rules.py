@@ -13,6 +13,7 @@ from civic_ner.span_rules import (
     complete_numbers,
     complete_quoted_programs,
     counts_before_nouns,
+    cut_known_names,
     drop_non_counts,
     drop_quoted_honours,
     elided_money,
@@ -105,6 +106,17 @@ def test_a_number_in_wan_before_the_counted_people_is_a_count():
     assert surfaces(text, counts_before_nouns(text, [], make)) == [("12万", "COUNT"), ("10.29万", "COUNT"), ("11.74万", "COUNT")]
     named = "开展万名干部进万家活动，筹资33万元"  # inside another span or before a unit: nothing added
     assert counts_before_nouns(named, [Span(2, 9, "PROGRAM")], make) == [Span(2, 9, "PROGRAM")]
+
+
+def test_a_known_name_before_a_generic_noun_keeps_its_own_surface():
+    """D19, D43, D65: a name the text quotes or labels alone, followed by 活动, 助学金, 资金 …, keeps its surface."""
+    text = "启动“金秋助学”。实施金秋助学活动，举办金秋助学助学金发放仪式，发放金秋助学金10万元，送温暖资金到位，开展送温暖"
+    spans = [at(text, "金秋助学", "PROGRAM"), at(text, "金秋助学活动", "PROGRAM"), at(text, "金秋助学助学金", "PROGRAM"),
+             at(text, "金秋助学金", "PROGRAM"), at(text, "送温暖资金", "PROGRAM"), at(text, "送温暖", "PROGRAM", text.index("开展"))]
+    assert surfaces(text, cut_known_names(text, spans, make)) == [("金秋助学", "PROGRAM")] * 4 + [("送温暖", "PROGRAM")] * 2
+    named = "盐池举行石狮助学金发放仪式，设立希望工程网络认捐助学金，开展爱心企业走亲活动"  # no shorter name known: whole (D40, D8)
+    spans = [at(named, "石狮助学金", "PROGRAM"), at(named, "希望工程网络认捐助学金", "PROGRAM"), at(named, "爱心企业走亲活动", "PROGRAM")]
+    assert cut_known_names(named, spans, make) == spans
 
 
 def test_apply_span_rules_leaves_out_the_rules_named_and_keeps_entity_scores():

@@ -24,6 +24,10 @@
 - A round amount is MONEY (D45): 千万元, 百亿元, 万元 with no digit before them (近/上 stay out, D44).
 - A number in 万 directly before the counted people or households is COUNT (D36: 12万干部群众,
   10.29万贫困劳动力 → 12万, 10.29万).
+- A name known from the text keeps its own surface before a generic noun (D19, D43, D65): a PROGRAM
+  made of a name the text quotes or labels alone and 活动, 助学金, 资金, 慰问金 or 救助金 (金秋助学助学金,
+  金秋助学金, 金秋助学活动 → 金秋助学; 希望工程助学金 → 希望工程) is cut to the name. It reads the whole
+  text for the known names (a set built once: linear); +0.6 PROGRAM, +0.1 micro on province CV.
 The rules after the word completion were written from the errors of the shipped recipe's province CV
 predictions (bench/cv_errors.py), never from a test split. No gold span breaks the first two rules
 (``tests/test_predict.py``), and the later rules change no gold span of the training sections but one
@@ -324,8 +328,37 @@ def counts_before_nouns(text: str, spans: Sequence, make: Callable) -> list:
     return sorted([*spans, *added], key=lambda s: (s.start, s.end)) if added else list(spans)
 
 
+_GENERIC_AFTER_NAME_RE = re.compile(r"(?:活动|助学金|资金|慰问金|救助金)$")
+"""Generic nouns written after a program's name (D19, D43): not part of a name known from the text."""
+
+
+def cut_known_names(text: str, spans: Sequence, make: Callable) -> list:
+    """A PROGRAM made of a name known from the text and a generic noun after it (活动, 助学金, 资金,
+    慰问金, 救助金) keeps the name's own surface (D19, D43: 金秋助学活动 → 金秋助学, 送温暖资金 → 送温暖);
+    a name is known when the text quotes it or labels it alone elsewhere. 助学金 after a name ending
+    in 助学 shares it (金秋助学金 → 金秋助学)."""
+    programs = [s for s in spans if s.label == "PROGRAM"]
+    if not programs:
+        return list(spans)
+    known = {next(g for g in m.groups() if g is not None) for m in _QUOTED_RE.finditer(text)}
+    known |= {text[s.start : s.end] for s in programs}
+    out = []
+    for span in spans:
+        if span.label == "PROGRAM":
+            surface = text[span.start : span.end]
+            m = _GENERIC_AFTER_NAME_RE.search(surface)
+            stems = [surface[: m.start()]] if m else []
+            if surface.endswith("助学金"):
+                stems.append(surface[:-1])  # 金秋助学金: the name's 助学 is the 助学金's
+            stem = next((x for x in stems if len(x) >= 2 and x in known), None)
+            if stem:
+                span = make(span.start, span.start + len(stem), span)
+        out.append(span)
+    return out
+
+
 SPAN_RULES = ("completion", "quote-completion", "honours", "number-completion", "non-counts", "elided-money",
-              "round-money", "counted-nouns")
+              "round-money", "counted-nouns", "known-names")
 """The rules an ablation can leave out (``apply_span_rules(..., without=...)``), in the order they run
 after the quotes cut and the clutter dropped (those two are never left out alone)."""
 
@@ -349,6 +382,7 @@ def apply_span_rules(text: str, spans: Sequence, make: Callable, lac_tags: Seque
         ("elided-money", lambda s: elided_money(text, s, make)),
         ("round-money", lambda s: round_money(text, s, make)),
         ("counted-nouns", lambda s: counts_before_nouns(text, s, make)),
+        ("known-names", lambda s: cut_known_names(text, s, make)),
     )
     for name, step in steps:
         if name not in without:
