@@ -181,3 +181,53 @@ def test_a_long_bulletin_gets_the_same_rules_as_its_sections():
         text += record["text"] + "\n\n"
         offset = len(text)
     assert sorted(apply_span_rules(text, spans, make)) == sorted(expected)
+
+
+def test_elided_money_leaves_counted_goods_and_full_width_amounts_alone():
+    """An amount before a measure word counts goods, not money (捐赠2万件衣物 stays COUNT); full-width
+    digits are digits (善款８万５千元 stays one MONEY, not ８万 + a round 千元)."""
+    entity = lambda a, b, e: Entity(a, b, e.label, e.score)  # noqa: E731
+    goods = "爱心企业捐赠2万件衣物、1万套校服"
+    spans = [at(goods, "2万件", "COUNT"), at(goods, "1万套", "COUNT")]
+    assert elided_money(goods, spans, make) == spans
+    wide = "收到善款８万５千元"
+    money = [Entity(4, 9, "MONEY", 0.9)]
+    assert apply_span_rules(wide, money, entity) == money
+    elided = "收到善款８００余万"
+    assert surfaces(elided, elided_money(elided, [], make)) == [("８００余万", "MONEY")]
+
+
+def test_a_round_amount_is_never_the_tail_of_a_full_width_number():
+    text = "每人奖励１０万元"
+    assert round_money(text, [], make) == []
+
+
+def test_a_count_before_counted_people_keeps_its_measure_word_and_yuan_is_no_people():
+    """Gold COUNTs keep the measure word after 万 (12万人, 10万名, 1.4万人次: D64); 人民币 is money."""
+    text = "帮助12万人次，动员10万名志愿者，奖励10万人民币，覆盖12万人口"
+    assert surfaces(text, counts_before_nouns(text, [], make)) == [("12万人次", "COUNT"), ("10万名", "COUNT"), ("12万", "COUNT")]
+
+
+def test_a_quoted_name_is_not_cut_back_by_the_known_names_and_the_longest_known_name_wins():
+    quoted = "开展“金秋助学活动”，金秋助学惠及千名学生"  # the quoted text is the name whole (D43)
+    spans = [at(quoted, "金秋助学活动", "PROGRAM"), at(quoted, "金秋助学", "PROGRAM", quoted.index("，"))]
+    assert cut_known_names(quoted, spans, make) == spans
+    longest = "“金秋”时节，启动“金秋助学”，发放金秋助学金"  # 金秋助学金 -> 金秋助学, not the season word 金秋
+    spans = [at(longest, "金秋助学金", "PROGRAM")]
+    assert surfaces(longest, cut_known_names(longest, spans, make)) == [("金秋助学", "PROGRAM")]
+
+
+def test_elided_money_and_word_completion_on_a_long_bulletin():
+    """A bulletin of thousands of donations or cut names gets every one right. The rules find overlaps
+    by bisection; with a scan per match or span this input took 85 s (timings are benchmarks, not
+    assertions: a regression shows as a slow test)."""
+    from civic_ner.span_rules import complete_words
+
+    donations = "善款5万，" * 20000
+    spans = [Span(i * 5 + 2, i * 5 + 4, "COUNT") for i in range(20000)]
+    money = elided_money(donations, spans, make)
+    assert len(money) == 20000 and {(donations[s.start:s.end], s.label) for s in money} == {("5万", "MONEY")}
+    names = "开展送温暖。" * 10000
+    cut = [Span(i * 6 + 2, i * 6 + 4, "PROGRAM") for i in range(10000)]
+    done = complete_words(names, cut, ["B", "E", "B", "I", "E", "S"] * 10000, make)
+    assert {names[s.start:s.end] for s in done} == {"送温暖"} and len(done) == 10000

@@ -99,16 +99,17 @@ _NO_COMPLETION = set("，。、；：“”‘’（）《》「」【】！？,
 def complete_words(text: str, spans: Sequence, lac_tags: Sequence[str], make: Callable) -> list:
     """Extend each PROGRAM span that ends inside a LAC word (tags B-/I-/E-/S-) to that word's end;
     ``make(start, end, span)`` builds the longer span."""
-    word_ends = {i + 1 for i, tag in enumerate(lac_tags) if tag[:1] in ("E", "S")}
+    word_ends = [i + 1 for i, tag in enumerate(lac_tags) if tag[:1] in ("E", "S")]  # rising
     starts = sorted(s.start for s in spans)
     out = []
     for span in spans:
         end = span.end
-        if span.label in WORD_COMPLETED_LABELS and end not in word_ends and end < len(text):
-            new_end = min((e for e in word_ends if e > end), default=end)
+        k = bisect_left(word_ends, end)  # by bisection: a scan per span is quadratic in a long bulletin
+        if span.label in WORD_COMPLETED_LABELS and not (k < len(word_ends) and word_ends[k] == end) and end < len(text):
+            new_end = word_ends[k] if k < len(word_ends) else end
             added = text[end:new_end]
             if (0 < len(added) <= MAX_COMPLETION and not set(added) & _NO_COMPLETION
-                    and not any(end <= a < new_end for a in starts)):
+                    and bisect_left(starts, end) == bisect_left(starts, new_end)):
                 span = make(span.start, new_end, span)
         out.append(span)
     return out
@@ -280,26 +281,27 @@ def drop_non_counts(text: str, spans: Sequence) -> list:
 
 _MONEY_WORD_RE = re.compile(r"(?:价值|善款|筹资|捐款|捐资|捐赠|捐了|利润|收入|募集|筹集|募得|筹得|募捐)"
                             r"(?:了|约|近|达|共|超|超过|合计|总计|累计)?$")
-_ELIDED_AMOUNT_RE = re.compile(r"(?<![0-9.])\d+(?:\.\d+)?(?:余|多)?(?:万|亿|千万)(?:余|多)?"
-                               r"(?!(?:余|多)?[元块0-9万亿千百人名户个家次])")
-"""An amount in 万/亿 with nothing after it: no currency unit, no measure word."""
+_ELIDED_AMOUNT_RE = re.compile(r"(?<![0-9０-９.])[0-9０-９]+(?:\.[0-9０-９]+)?(?:余|多)?(?:万|亿|千万)(?:余|多)?"
+                               r"(?!(?:余|多)?[元块0-9０-９万亿千百人名户个家次件套册份台箱袋辆张头副桶床艘批双斤吨])")
+"""An amount in 万/亿 with nothing after it: no currency unit, no measure word (捐赠2万件 counts goods; the
+measure words that also start other words, 支持, 对, 组织, are left out of the lookahead)."""
 
 
 def elided_money(text: str, spans: Sequence, make: Callable) -> list:
     """An amount in 万/亿 whose currency unit is elided is MONEY where a money word comes just before it
     (D46: 善款800余万, 筹资33万); a COUNT there is retyped, a missed amount added."""
-    out = list(spans)
+    overlapping, removed, added = _Overlaps(spans), set(), []  # removed: ids (a scan per match is quadratic)
     for m in _ELIDED_AMOUNT_RE.finditer(text):
         if not _MONEY_WORD_RE.search(text, max(0, m.start() - 6), m.start()):
             continue
-        over = _overlaps(out, m.start(), m.end())
+        over = [o for o in overlapping(m.start(), m.end()) if id(o) not in removed]
         if all(o.label in ("COUNT", "MONEY") for o in over):
-            out = [o for o in out if o not in over]
-            out.append(make(m.start(), m.end(), _Labelled("MONEY", over[0].score if over and hasattr(over[0], "score") else 1.0)))
-    return sorted(out, key=lambda s: (s.start, s.end))
+            removed |= {id(o) for o in over}
+            added.append(make(m.start(), m.end(), _Labelled("MONEY", over[0].score if over and hasattr(over[0], "score") else 1.0)))
+    return sorted([*(s for s in spans if id(s) not in removed), *added], key=lambda s: (s.start, s.end))
 
 
-_ROUND_AMOUNT_RE = re.compile(r"(?<![0-9.一二三四五六七八九十两几数百千万亿余多])"
+_ROUND_AMOUNT_RE = re.compile(r"(?<![0-9０-９.一二三四五六七八九十两几数百千万亿余多])"
                               r"(?:十|百|千|万|亿|十万|百万|千万|百亿|十亿)(?:余|多)?元(?![户级])")
 """千万元, 百亿元, 万元: a round amount (no digit before it; 几百元, 数千元 are vague; 万元户 a word)."""
 
@@ -313,18 +315,23 @@ def round_money(text: str, spans: Sequence, make: Callable) -> list:
 
 
 _COUNTED_PEOPLE_RE = re.compile(
-    r"(?<![0-9.一二三四五六七八九十百千万亿两零〇余多数几近上逾超约])(?:\d+(?:\.\d+)?|[一二三四五六七八九十两]+)万"
+    r"(?<![0-9０-９.一二三四五六七八九十百千万亿两零〇余多数几近上逾超约])(?:[0-9０-９]+(?:\.[0-9０-９]+)?|[一二三四五六七八九十两]+)万"
     r"(?=(?:贫困|困难|重度|农村|留守|城乡|低收入|受助|建档立卡|残疾)*"
-    r"(?:人|名|群众|民众|市民|居民|村民|农户|农民|户|人口|学生|学子|儿童|妇女|职工|残疾人|老人|干部|劳动力|家庭|志愿者|青少年))")
+    r"(?:人(?!民币)|名|群众|民众|市民|居民|村民|农户|农民|户|人口|学生|学子|儿童|妇女|职工|残疾人|老人|干部|劳动力|家庭|志愿者|青少年))")
 """A number in 万 directly before the people or households it counts."""
 
 
 def counts_before_nouns(text: str, spans: Sequence, make: Callable) -> list:
     """A number in 万 directly before the counted people or households is COUNT without the noun (D36:
-    33万群众 → 33万, 10.29万贫困劳动力 → 10.29万); the network misses it without a measure word."""
-    overlapping = _Overlaps(spans)
-    added = [make(m.start(), m.end(), _Labelled("COUNT")) for m in _COUNTED_PEOPLE_RE.finditer(text)
-             if not overlapping(m.start(), m.end())]
+    33万群众 → 33万, 10.29万贫困劳动力 → 10.29万); the network misses it without a measure word. A measure
+    word 人, 名 or 户 right after 万 is in the COUNT (12万人, 10万名, 1.4万人次: D64); 人民币 is no people."""
+    overlapping, added = _Overlaps(spans), []
+    for m in _COUNTED_PEOPLE_RE.finditer(text):
+        end = m.end()
+        if text[end] in "人名户" and text[end : end + 2] != "人口":  # a measure word, not a noun: in the COUNT (12万人, D64)
+            end += 1 + (end + 1 < len(text) and text[end + 1] in _COMPOUND_MEASURES.get(text[end], ""))
+        if not overlapping(m.start(), end):
+            added.append(make(m.start(), end, _Labelled("COUNT")))
     return sorted([*spans, *added], key=lambda s: (s.start, s.end)) if added else list(spans)
 
 
@@ -340,8 +347,8 @@ def cut_known_names(text: str, spans: Sequence, make: Callable) -> list:
     programs = [s for s in spans if s.label == "PROGRAM"]
     if not programs:
         return list(spans)
-    known = {next(g for g in m.groups() if g is not None) for m in _QUOTED_RE.finditer(text)}
-    known |= {text[s.start : s.end] for s in programs}
+    quoted = {next(g for g in m.groups() if g is not None) for m in _QUOTED_RE.finditer(text)}
+    known = quoted | {text[s.start : s.end] for s in programs}
     out = []
     for span in spans:
         if span.label == "PROGRAM":
@@ -350,7 +357,8 @@ def cut_known_names(text: str, spans: Sequence, make: Callable) -> list:
             stems = [surface[: m.start()]] if m else []
             if surface.endswith("助学金"):
                 stems.append(surface[:-1])  # 金秋助学金: the name's 助学 is the 助学金's
-            stem = next((x for x in stems if len(x) >= 2 and x in known), None)
+            stem = None if surface in quoted else next(  # a quoted name is named whole (D43); the longest known
+                (x for x in sorted(stems, key=len, reverse=True) if len(x) >= 2 and x in known), None)
             if stem:
                 span = make(span.start, span.start + len(stem), span)
         out.append(span)
