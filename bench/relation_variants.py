@@ -25,6 +25,8 @@ from itertools import combinations
 
 import numpy as np
 
+from civic_ner.relation_model import _bin  # the shipped features' bins
+
 MIN_COUNT = 20
 """A sparse feature becomes a column of the trees' dense matrix when the training fold has it this often."""
 STRUCTURAL = ("cue=", "distance=", "sentence_gap=", "paragraph_gap=", "same_sentence=", "clause_break=",
@@ -96,10 +98,11 @@ def gbt_settings(min_count: int = MIN_COUNT, learning_rate: float = 0.1, iterati
 
 
 def gbt_params(**kw) -> dict:
-    """The trees' settings: a modest learning rate and many shallow-ish trees, early stopping off
-    (it would carve its validation set out of the training fold at random, across provinces)."""
-    return {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 31, "min_samples_leaf": 20,
-            "l2_regularization": 1.0, "early_stopping": False, "random_state": 0, **kw}
+    """The trees' fixed settings beside the scorer's (learning rate, iterations: :func:`gbt_settings`),
+    early stopping off (it would carve its validation set out of the training fold at random, across
+    provinces)."""
+    return {"max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 1.0, "early_stopping": False,
+            "random_state": 0, **kw}
 
 
 def fit_gbt(rows: Rows, labels: Sequence[int], extra: np.ndarray | None = None, min_count: int = MIN_COUNT,
@@ -140,10 +143,6 @@ def fit_stacked(rows: Rows, labels: Sequence[int], groups: Sequence[int], **kw) 
 
 ACTOR_TAILS_LEN = 2
 TOTAL_WORDS = ("共", "合计", "累计", "总计", "总共", "一共", "达", "超", "突破")
-
-
-def _bin(n: int, edges: Sequence[int]) -> str:
-    return next((str(e) for e in edges if n <= e), "more")
 
 
 def extra_features(text: str, spans, c, feats: dict[str, float]) -> dict[str, float]:

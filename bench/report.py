@@ -41,27 +41,24 @@ training provinces (runs/grid/examples.json; the feature-CRF rows use the same u
 runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json --out
 runs/grid/province.jsonl` (seeds 13 and 14; seed 15 of "+grounded" and of "no grounded" with
 `--only "+grounded" --seeds 15 --out runs/grid/province-s15.jsonl`, then the same with `--only "no grounded"`)."""
+_RULE_TITLES = (
+    ("completion", "the word completion"), ("quote-completion", "the quote completion"),
+    ("honours", "the honour drop"), ("number-completion", "the number completion"),
+    ("non-counts", "the page-counter and ordinal drop"), ("elided-money", "the elided-unit money"),
+    ("round-money", "the round amounts"), ("counted-nouns", "the counts before counted nouns"),
+    ("known-names", "the known names before generic nouns"),
+)
+"""Each span rule of ``civic_ner.span_rules.SPAN_RULES`` and how its ablation row names it."""
+_RULE_ROWS = tuple(
+    (f"without {title}", f"cv_province_without_{rule.replace('-', '_')}.json",
+     f"{_SUMMARIZE} --span-rules no-{rule} --consistency-labels PROGRAM "
+     f"--json bench/results/cv_province_without_{rule.replace('-', '_')}.json")
+    for rule, title in _RULE_TITLES
+)
 GRID_VARIANTS = (
     ("without the span rules", "cv_province_without_span_rules.json",
      f"{_SUMMARIZE} --consistency-labels PROGRAM --json bench/results/cv_province_without_span_rules.json"),
-    ("without the word completion", "cv_province_without_completion.json",
-     f"{_SUMMARIZE} --span-rules no-completion --consistency-labels PROGRAM --json bench/results/cv_province_without_completion.json"),
-    ("without the quote completion", "cv_province_without_quote_completion.json",
-     f"{_SUMMARIZE} --span-rules no-quote-completion --consistency-labels PROGRAM --json bench/results/cv_province_without_quote_completion.json"),
-    ("without the honour drop", "cv_province_without_honours.json",
-     f"{_SUMMARIZE} --span-rules no-honours --consistency-labels PROGRAM --json bench/results/cv_province_without_honours.json"),
-    ("without the number completion", "cv_province_without_number_completion.json",
-     f"{_SUMMARIZE} --span-rules no-number-completion --consistency-labels PROGRAM --json bench/results/cv_province_without_number_completion.json"),
-    ("without the page-counter and ordinal drop", "cv_province_without_non_counts.json",
-     f"{_SUMMARIZE} --span-rules no-non-counts --consistency-labels PROGRAM --json bench/results/cv_province_without_non_counts.json"),
-    ("without the elided-unit money", "cv_province_without_elided_money.json",
-     f"{_SUMMARIZE} --span-rules no-elided-money --consistency-labels PROGRAM --json bench/results/cv_province_without_elided_money.json"),
-    ("without the round amounts", "cv_province_without_round_money.json",
-     f"{_SUMMARIZE} --span-rules no-round-money --consistency-labels PROGRAM --json bench/results/cv_province_without_round_money.json"),
-    ("without the counts before counted nouns", "cv_province_without_counted_nouns.json",
-     f"{_SUMMARIZE} --span-rules no-counted-nouns --consistency-labels PROGRAM --json bench/results/cv_province_without_counted_nouns.json"),
-    ("without the known names before generic nouns", "cv_province_without_known_names.json",
-     f"{_SUMMARIZE} --span-rules no-known-names --consistency-labels PROGRAM --json bench/results/cv_province_without_known_names.json"),
+    *_RULE_ROWS,
     ("consistency for ORG and PROGRAM", "cv_province_consistency_both.json",
      f"{_SUMMARIZE} --span-rules --consistency-labels ORG PROGRAM --json bench/results/cv_province_consistency_both.json"),
 )

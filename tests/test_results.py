@@ -39,3 +39,10 @@ def test_the_headline_numbers_are_the_files_numbers():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for split in ("test", "province_test"):
         assert f"{evaluation[split]['scores']['model']['micro']['f1']:.3f}" in readme
+
+
+def test_every_span_rule_has_its_ablation_row():
+    """A rule added to civic_ner.span_rules without a "without the ..." row would ship unmeasured."""
+    from civic_ner.span_rules import SPAN_RULES
+
+    assert [rule for rule, _ in _report()._RULE_TITLES] == list(SPAN_RULES)

@@ -60,7 +60,7 @@ _CURRENCY = r"(?P<unit>美元|美金|欧元|港元|港币|日元|韩元|英镑|�
 """Currency unit; 元钱 stops at 元 and rates (元/人) stop before the slash by construction."""
 
 # Measure word -> characters that must not follow it (they turn it into another word).
-_MEASURE_WORDS: dict[str, str] = {
+MEASURE_WORDS: dict[str, str] = {
     "人次": "", "户次": "", "批次": "", "场次": "", "件套": "",
     "名": "单额义称字誉片", "位": "于列居置", "个": "", "家": "庭属长乡", "户": "籍口型",
     "人": "民", "次": "日年要", "批": "准复示", "期": "间限待望盼", "场": "所地馆景",
@@ -73,7 +73,7 @@ _MEASURE_WORDS: dict[str, str] = {
 }
 _COUNT_UNIT = "(?P<unit>" + "|".join(
     re.escape(w) + (f"(?![{bad}])" if bad else "")
-    for w, bad in sorted(_MEASURE_WORDS.items(), key=lambda kv: -len(kv[0]))
+    for w, bad in sorted(MEASURE_WORDS.items(), key=lambda kv: -len(kv[0]))
 ) + ")"
 """Measure words of counted people, households, organisations, items and events (longest first)."""
 

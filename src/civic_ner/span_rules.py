@@ -41,6 +41,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from .rules import MEASURE_WORDS
+
 WEB_ADDRESS_RE = re.compile(
     r"(?:https?://|www\.)[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+"  # a URL
     r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"  # an e-mail address
@@ -124,10 +126,6 @@ class _Labelled:
     score: float = 1.0
 
 
-def _overlaps(spans: Sequence, start: int, end: int) -> list:
-    return [s for s in spans if s.start < end and start < s.end]
-
-
 class _Overlaps:
     """Which of a set of flat spans overlap a range, by bisection: the rules ask once per span or
     match, and a long bulletin has thousands of each (a scan per question is quadratic)."""
@@ -201,8 +199,9 @@ def drop_quoted_honours(text: str, spans: Sequence) -> list:
 
 _DIGITS = set("0123456789０１２３４５６７８９")
 _NUMBER_CHARS = _DIGITS | set(".一二三四五六七八九十百千万亿两零〇余多")
-_MEASURE_WORDS = set("名个人家次户所场台支件位期套项份处例张批条册节篇种间座辆袋头单副款箱门本组只类对轮艘笔床桶部口羽届起")
-"""The measure words that end the corpus's gold COUNT spans."""
+_MEASURE_WORDS = {w for w in MEASURE_WORDS if len(w) == 1} | set("单副款床桶口羽届起")
+"""The one-character measure words of the rule tagger (:data:`civic_ner.rules.MEASURE_WORDS`) and those
+that also end gold COUNT spans of the corpus (单, 口 for people, 届 for editions, 起 for cases)."""
 _COMPOUND_MEASURES = {"人": "次份", "条": "次", "户": "次", "场": "次"}
 """人次, 人份, 条次, 户次, 场次: one measure word written in two characters."""
 
