@@ -342,15 +342,22 @@ def cmd_summarize(args) -> None:
     lac_of = {r.id: f["lac"] for r, f in real}
     source_of = {r.id: document_of(r) for r, _ in real}
 
-    def to_spans(ids, docs):
-        spans = [[Span(*s) for s in doc] for doc in docs]
-        if not args.span_rules:  # the runs saved what the network decoded; the shipped Tagger adds the span rules
-            return spans
-        from civic_ner.span_rules import apply_span_rules
+    gazetteers = fold_gazetteers(real, assignment, folds, args.gazetteer) if args.gazetteer else {}
 
-        cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
-        without = () if args.span_rules == "all" else (args.span_rules.removeprefix("no-"),)
-        return [apply_span_rules(text_of[i], doc, cut, lac_of[i], without=without) for i, doc in zip(ids, spans)]
+    def to_spans(ids, docs, fold):
+        spans = [[Span(*s) for s in doc] for doc in docs]
+        if args.span_rules:  # the runs saved what the network decoded; the shipped Tagger adds the span rules
+            from civic_ner.span_rules import apply_span_rules
+
+            cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
+            without = () if args.span_rules == "all" else (args.span_rules.removeprefix("no-"),)
+            spans = [apply_span_rules(text_of[i], doc, cut, lac_of[i], without=without) for i, doc in zip(ids, spans)]
+        if fold in gazetteers:
+            from gazetteer import fill_from_gazetteer  # bench/gazetteer.py
+
+            names, pattern, extend = gazetteers[fold]
+            spans = [fill_from_gazetteer(text_of[i], doc, names, pattern, Span, extend) for i, doc in zip(ids, spans)]
+        return spans
 
     used = sorted(k - 1 for k in args.only_folds) if args.only_folds else list(range(folds))
     if args.only_folds:  # score only the units of the folds that ran: a partial CV, said so in the output
@@ -362,12 +369,12 @@ def cmd_summarize(args) -> None:
         for seed in seeds:
             for fold in used:
                 row = rows[(seed, fold)]
-                raw = to_spans(row["ids"], row["raw"]) if row["raw"] is not None else None
+                raw = to_spans(row["ids"], row["raw"], fold) if row["raw"] is not None else None
                 if raw is not None:  # consistency redone after the span rules, as the Tagger
                     predicted = propagate_by_document([text_of[i] for i in row["ids"]], raw,
                                                       [source_of[i] for i in row["ids"]], args.consistency_labels)
                 else:
-                    predicted = to_spans(row["ids"], row["predicted"])
+                    predicted = to_spans(row["ids"], row["predicted"], fold)
                 runs.append(FoldRun(seed, fold, row["seconds"], predicted, raw))
         if not runs:
             print(f"{recipe}: no complete seed ({len(rows)} folds done)")
@@ -384,6 +391,22 @@ def cmd_summarize(args) -> None:
         baselines = {Path(p).parent.name: json.loads(Path(p).read_text(encoding="utf-8")) for p in args.baselines}
         Path(args.markdown).write_text(ablation_markdown(tables, baselines, args.mixes), encoding="utf-8")
         print(f"-> {args.markdown}")
+
+
+def fold_gazetteers(real, assignment, folds: int, setting: str) -> dict:
+    """Per fold, the gazetteer of its training units' gold (never the held-out units'):
+    ``setting`` is MIN_COUNT:MIN_SHARE[:extend]."""
+    from gazetteer import build_gazetteer, compile_gazetteer  # bench/gazetteer.py
+
+    parts = setting.split(":")
+    min_count, min_share, extend = int(parts[0]), float(parts[1]), parts[2:] == ["extend"]
+    out = {}
+    for fold in range(folds):
+        names = build_gazetteer(((r.text, r.spans) for r, _ in real if assignment[r.id] != fold), min_count, min_share)
+        out[fold] = (names, compile_gazetteer(names), extend)
+        print(f"fold {fold + 1}: gazetteer of {len(names)} names "
+              f"({sum(v == 'PROGRAM' for v in names.values())} PROGRAM)", flush=True)
+    return out
 
 
 def _cell(scores: dict, row: str) -> str:
@@ -473,6 +496,9 @@ def main() -> None:
                    help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
                         "does (default when the flag is given), or all but one (no-completion: the word completion; "
                         "an ablation row each)")
+    p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None,
+                   help="fill missed ORG/PROGRAM names from a gazetteer of each fold's training gold "
+                        "(bench/gazetteer.py): names labelled MIN_COUNT times and in MIN_SHARE of their occurrences")
     p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],
                    help="document consistency is redone on the saved predictions (after the span rules, as the Tagger "
                         "does, a written item being a document of its own) for these labels (default: %(default)s)")

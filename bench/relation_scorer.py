@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from civic_ner.cv import CV_SPLITS, group_of  # noqa: E402
 from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
-from civic_ner.facts import extract_relations  # noqa: E402
+from civic_ner.facts import _Section, extract_relations  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
 from relation_vectors import PairProjection, section_vectors  # noqa: E402
 import relation_variants as variants  # noqa: E402
@@ -57,6 +57,10 @@ TYPED = ", per-type thresholds"
 VARIANT_ROWS = ("learned + cues + extra features", "learned + cues x conjunctions", "gradient-boosted trees",
                 "gradient-boosted trees + LR logit + extra features")
 """``--variants``: other learners and features over the same candidates (``bench/relation_variants.py``)."""
+WITHOUT_AGENT_ROW = "learned + cues, without the 由 actor features"
+PART_SUMS_ROW = "learned + cues + part sums"
+FEATURE_ROWS = (WITHOUT_AGENT_ROW, PART_SUMS_ROW)
+"""``--variants`` too: the shipped learner on other features (an ablation of the 由 features, part sums)."""
 INNER = ", threshold by inner CV"
 MICRO = " for micro F1"
 SEEDS = (13, 14, 15)
@@ -121,6 +125,14 @@ def row_features(name: str, train, sections, rows: dict, options: Options) -> di
         return {r.id: [without_cues(f) for _, f, _ in rows[r.id]] for r in sections}
     if "extra features" in name:
         return {r.id: [{**f, **variants.extra_features(r.text, r.spans, c, f)} for c, f, _ in rows[r.id]] for r in sections}
+    if name == WITHOUT_AGENT_ROW:
+        return {r.id: [{k: v for k, v in f.items() if "|by_actor" not in k} for _, f, _ in rows[r.id]] for r in sections}
+    if name == PART_SUMS_ROW:
+        out = {}
+        for r in sections:
+            sec = _Section(r.text, r.spans)
+            out[r.id] = [{**f, **variants.part_features(sec, c)} for c, f, _ in rows[r.id]]
+        return out
     vectors = options.vectors.get(name)
     if vectors is None:
         return {r.id: [f for _, f, _ in rows[r.id]] for r in sections}
@@ -248,7 +260,7 @@ def row_names(options: Options) -> list[str]:
     if options.type_thresholds:  # on the shipped row only: the vector rows did not beat it (bench/results)
         names += [ROWS[-1] + TYPED, ROWS[-1] + TYPED + MICRO]
     if options.variants:
-        names += list(VARIANT_ROWS)
+        names += list(VARIANT_ROWS) + list(FEATURE_ROWS)
     if options.variant_thresholds:
         names += [ROWS[-1] + INNER] + [n + INNER for n in VARIANT_ROWS if "trees" in n]
     return names

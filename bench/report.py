@@ -41,6 +41,12 @@ training provinces (runs/grid/examples.json; the feature-CRF rows use the same u
 runs: `bench/cv_grid.py run --grid province --folds 3 --workers 2 --examples runs/grid/examples.json --out
 runs/grid/province.jsonl` (seeds 13 and 14; seed 15 of "+grounded" and of "no grounded" with
 `--only "+grounded" --seeds 15 --out runs/grid/province-s15.jsonl`, then the same with `--only "no grounded"`)."""
+GRID_100 = ("cv_province_100.json", "python bench/cv_grid.py summarize runs/grid/province-100.jsonl --examples "
+            "runs/grid/examples.json --folds 3 --span-rules --consistency-labels PROGRAM --json bench/results/cv_province_100.json")
+"""The shipped recipe with 100 of the training provinces' grounded items (round-robin over provinces) on the same
+folds; runs: `bench/cv_grid.py run --grid province --only "+grounded 100" --seeds 13 --folds 3 --workers 2
+--examples runs/grid/examples.json --out runs/grid/province-100.jsonl` (one seed: a fold took 70 min on the busy
+machine; folds 1 and 2 ran in a 3-seed run stopped for time, fold 3 with `--only-folds 3 --workers 1`)."""
 _RULE_TITLES = (
     ("completion", "the word completion"), ("quote-completion", "the quote completion"),
     ("honours", "the honour drop"), ("number-completion", "the number completion"),
@@ -55,12 +61,22 @@ _RULE_ROWS = tuple(
      f"--json bench/results/cv_province_without_{rule.replace('-', '_')}.json")
     for rule, title in _RULE_TITLES
 )
+GAZETTEER_SETTINGS = ((2, 0.8, False), (2, 0.8, True), (1, 0.6, False), (3, 0.5, False))
+"""The lexicon rows of issue 18: names labelled COUNT times in a fold's training gold and in SHARE of their
+occurrences there fill the misses of the held-out units (civic_ner.gazetteer; not shipped)."""
 GRID_VARIANTS = (
     ("without the span rules", "cv_province_without_span_rules.json",
      f"{_SUMMARIZE} --consistency-labels PROGRAM --json bench/results/cv_province_without_span_rules.json"),
     *_RULE_ROWS,
     ("consistency for ORG and PROGRAM", "cv_province_consistency_both.json",
      f"{_SUMMARIZE} --span-rules --consistency-labels ORG PROGRAM --json bench/results/cv_province_consistency_both.json"),
+    *(
+        (f"with a gazetteer of the training names ({count}×, {share:.0%} of occurrences{', extending cut names' if extend else ''})",
+         f"cv_province_gazetteer_{count}_{int(share * 100)}{'_extend' if extend else ''}.json",
+         f"{_SUMMARIZE} --span-rules --consistency-labels PROGRAM --gazetteer {count}:{share}{':extend' if extend else ''} "
+         f"--json bench/results/cv_province_gazetteer_{count}_{int(share * 100)}{'_extend' if extend else ''}.json")
+        for count, share, extend in GAZETTEER_SETTINGS
+    ),
 )
 """The same runs post-processed otherwise: one ablation row each for the shipped recipe."""
 CRF_ROWS = (
@@ -81,7 +97,8 @@ SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
 RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
                      "--gbt-min-count 100 --json bench/results/relations_cv_variants.json")
-"""Richer relation models on the same CV: extra features, conjunctions, gradient-boosted trees (not shipped)."""
+"""Other relation models on the same CV: extra features, conjunctions, gradient-boosted trees, part sums (not
+shipped), and the shipped model without its 由 actor features (its ablation)."""
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vectors runs/default/model --pretrained-control "
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
@@ -181,6 +198,11 @@ def ablation() -> list[str]:
             lines.append(_row(name + suffix, parts["provinces"], str(len(table["seeds"])), std=True)
                          + f" {_f1(parts['seeds']['micro'], True)} |")
     row, variant = SHIPPED_CV
+    for name, table in load(GRID_100[0]).items():
+        if name.endswith(row.removeprefix("+grounded")):  # the shipped mix of the 100-item runs
+            parts = table[variant]
+            lines.append(_row(name.replace("+grounded 100", "+grounded (100 items)"), parts["provinces"],
+                              str(len(table["seeds"])), std=True) + f" {_f1(parts['seeds']['micro'], True)} |")
     for label, file, _ in GRID_VARIANTS:
         other = load(file)[row]
         lines.append(_row(f"{row}, {label}", other[variant]["provinces"], str(len(other["seeds"])), std=True)
@@ -191,6 +213,7 @@ def ablation() -> list[str]:
         lines.append(_row(name, parts["provinces"], "–") + f" {_f1(parts['seeds']['micro'])} |")
     lines += ["", "Commands: the network rows `" + GRID[1] + "`; their post-processing variants:"]
     lines += [f"- {label}: `{command}`" for label, _, command in GRID_VARIANTS]
+    lines += [f"- +grounded (100 items): `{GRID_100[1]}`"]
     lines += ["", "The others:"]
     lines += [f"- {name}: `{command}` → `bench/results/{file}`" for name, file, command in CRF_ROWS]
     return lines
@@ -215,7 +238,8 @@ def cv_errors() -> list[str]:
 def _relation_variants(rows: tuple[str, ...]) -> list[str]:
     """The richer relation models tried on the same CV (bench/relation_variants.py), one row each."""
     cv = load(RELATION_VARIANTS[0])
-    lines = ["Richer relation models on the same CV (same dealings; not shipped, see the notes below):", "",
+    lines = ["Other relation models and features on the same CV (same dealings; the shipped model without its "
+             "由 actor features is its ablation row, the others are not shipped, see the notes below):", "",
              "| model | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
     for name, scores in cv["scores"].items():
         lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |")

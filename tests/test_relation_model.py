@@ -150,3 +150,20 @@ def test_totals_agreement_is_exact_with_the_gold_relations_and_counts_misses(gro
     assert all(cell["equal"] == cell["total"] for cell in exact.values())
     empty = totals_agreement(records, Nothing())
     assert all(cell["equal"] == 0 for cell in empty.values())
+
+
+def test_an_actor_named_after_you_is_read_as_one():
+    """由 names the actor after the program (活动由X主办): the features say so, for the program named
+    just before, across a sentence, and not for an ORG that is no such actor."""
+    from civic_ner.relation_model import pair_features
+
+    text = "市总工会启动“金秋助学”活动。这项活动由市慈善总会联合主办，市民政局负责审核。"
+    spans = spans_at(text, [("市总工会", "ORG"), ("金秋助学", "PROGRAM"), ("市慈善总会", "ORG"), ("市民政局", "ORG")])
+    sec = _Section(text, spans)
+    by_target = {(c.source, c.target): c for c in candidates(sec) if c.label == "runs"}
+    actor = pair_features(sec, by_target[(2, 1)])
+    assert actor["rel=runs|by_actor=True|acts=True"] == 1.0
+    assert actor["rel=runs|by_actor|nearest_before=True|back=True|gap=1"] == 1.0
+    other = pair_features(sec, by_target[(3, 1)])  # 市民政局 is named after a comma, not after 由
+    assert "rel=runs|by_actor=False|acts=True" in other  # 负责 is an act, but no 由 before it
+    assert not any(k.startswith("rel=runs|by_actor|") for k in other)

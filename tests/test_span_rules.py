@@ -152,7 +152,7 @@ def test_overlap_lookup_by_bisection_equals_the_scan():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from civic_ner.span_rules import _Overlaps
+    from civic_ner.span_rules import Overlaps
 
     def _overlaps(spans, start, end):  # the plain scan
         return [s for s in spans if s.start < end and start < s.end]
@@ -165,7 +165,7 @@ def test_overlap_lookup_by_bisection_equals_the_scan():
             a = end_of_last + gap % 5
             spans.append(Span(a, a + length, "COUNT"))
             end_of_last = a + length
-        assert _Overlaps(spans)(start, start + width) == _overlaps(spans, start, start + width)
+        assert Overlaps(spans)(start, start + width) == _overlaps(spans, start, start + width)
 
     check()
 

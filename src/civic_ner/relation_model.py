@@ -5,10 +5,11 @@ one paragraph or in the sentence announcing the paragraph's list (runs, gives, a
 two numbers of one kind in one sentence (part_of), two equal numbers anywhere (same_as). Its
 features are what a reader looks at -- the cue extractor's verdict (:mod:`civic_ner.facts`),
 distance, order, the entities and the characters in between, the words on either side of the
-number, list structure, rates, participants -- and the model is scikit-learn's logistic regression,
-saved as JSON weights (``relations.json`` in a model directory, never pickled). Decoding keeps one
-owner per number, one whole per part, one earlier mention per repeat and every runner and giver
-above the threshold. Chosen against the cues alone by CV by province (``bench/relation_scorer.py``).
+number, list structure, rates, participants, an actor named after 由 -- and the model is
+scikit-learn's logistic regression, saved as JSON weights (``relations.json`` in a model
+directory, never pickled). Decoding keeps one owner per number, one whole per part, one earlier
+mention per repeat and every runner and giver above the threshold. Chosen against the cues alone
+by CV by province (``bench/relation_scorer.py``).
 """
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from .facts import (
-    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _participants, _Section, _unit_class,
-    is_rate,
+    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _clause_before, _participants, _Section,
+    _unit_class, is_rate,
 )
 from .relations import Relation, allowed
 from .types import Span
 
 AWARD_CUES = ("获得", "获评", "荣获", "评为", "评选", "获奖", "奖章", "奖状")
 USE_CUES = ("用于", "投向", "支持", "资助", "帮扶", "惠及", "受益")
+ACT_AFTER = RUN_VERBS + ("主办", "承办", "协办", "发起", "负责", "出资", "资助")
+"""What an actor named after 由 does (活动由X和Y联合主办, 由X出资)."""
+BACK_REFERENCES = ("活动", "行动", "项目", "工程", "计划", "该", "这", "此", "本次")
+"""A sentence opening with one of these refers back to the program named before it (R2)."""
 ROLE_PAIRS = {
     ("MONEY", "PROGRAM"): "amount_of", ("MONEY", "ORG"): "amount_of", ("COUNT", "PROGRAM"): "reaches",
     ("COUNT", "ORG"): "reaches", ("ORG", "MONEY"): "gives", ("ORG", "PROGRAM"): "runs",
@@ -166,6 +171,8 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
     f[f"{r}source_rank={index.rank(spans, c.target, c.source)}"] = 1.0
     f.update(_number_features(sec, c, r))
     f.update(_structure_features(sec, c, r, index))
+    if a.label == "ORG":
+        f.update(_agent_features(sec, c, r, index))
     return f
 
 
@@ -202,6 +209,23 @@ class _Index:
         """The last span of ``label`` starting before ``position``."""
         k = bisect_left(self.starts.get(label, []), position) - 1
         return self.ids[label][k] if k >= 0 else None
+
+
+def _agent_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[str, float]:
+    """An actor named after the program by 由 (这项行动由X发起; 活动由X和Y联合主办; 由X出资): the
+    cues read runners before the program, so these went unlinked, most of all across a sentence."""
+    text, spans = sec.text, sec.spans
+    a = spans[c.source]
+    by = "由" in _clause_before(text, a)
+    rest = text[a.end:sec.sentences[sec.sent_of[c.source]][1]][:20]
+    clause = rest[:min([rest.find(ch) for ch in "，,；;。" if ch in rest] or [len(rest)])]
+    f = {f"{r}by_actor={by}|acts={any(w in clause for w in ACT_AFTER)}": 1.0}
+    if by:
+        opening = text[sec.sentences[sec.sent_of[c.source]][0]:a.start][:6]
+        nearest = index.nearest_before(spans, spans[c.target].label, a.start) == c.target
+        gap = _bin(abs(sec.sent_of[c.source] - sec.sent_of[c.target]), (0, 1))
+        f[f"{r}by_actor|nearest_before={nearest}|back={any(w in opening for w in BACK_REFERENCES)}|gap={gap}"] = 1.0
+    return f
 
 
 def _number_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:

@@ -126,7 +126,7 @@ class _Labelled:
     score: float = 1.0
 
 
-class _Overlaps:
+class Overlaps:
     """Which of a set of flat spans overlap a range, by bisection: the rules ask once per span or
     match, and a long bulletin has thousands of each (a scan per question is quadratic)."""
 
@@ -175,7 +175,7 @@ def complete_quoted_programs(text: str, spans: Sequence, make: Callable) -> list
         return list(spans)
     quotes = [(m.start() + 1, m.end() - 1) for m in _QUOTED_RE.finditer(text)]
     quote_starts = [a for a, _ in quotes]
-    overlapping, titles = _Overlaps(spans), _Titles(text)
+    overlapping, titles = Overlaps(spans), _Titles(text)
     out = []
     for span in spans:
         k = bisect_right(quote_starts, span.start) - 1  # quotes do not overlap: at most one holds the span
@@ -289,7 +289,7 @@ measure words that also start other words, 支持, 对, 组织, are left out of 
 def elided_money(text: str, spans: Sequence, make: Callable) -> list:
     """An amount in 万/亿 whose currency unit is elided is MONEY where a money word comes just before it
     (D46: 善款800余万, 筹资33万); a COUNT there is retyped, a missed amount added."""
-    overlapping, removed, added = _Overlaps(spans), set(), []  # removed: ids (a scan per match is quadratic)
+    overlapping, removed, added = Overlaps(spans), set(), []  # removed: ids (a scan per match is quadratic)
     for m in _ELIDED_AMOUNT_RE.finditer(text):
         if not _MONEY_WORD_RE.search(text, max(0, m.start() - 6), m.start()):
             continue
@@ -307,7 +307,7 @@ _ROUND_AMOUNT_RE = re.compile(r"(?<![0-9０-９.一二三四五六七八九十�
 
 def round_money(text: str, spans: Sequence, make: Callable) -> list:
     """A round amount (近千万元 → 千万元, 突破百亿元, 每人获万元) is MONEY (D45; 近/上 stay out, D44)."""
-    overlapping = _Overlaps(spans)
+    overlapping = Overlaps(spans)
     added = [make(m.start(), m.end(), _Labelled("MONEY")) for m in _ROUND_AMOUNT_RE.finditer(text)
              if not overlapping(m.start(), m.end())]
     return sorted([*spans, *added], key=lambda s: (s.start, s.end)) if added else list(spans)
@@ -324,7 +324,7 @@ def counts_before_nouns(text: str, spans: Sequence, make: Callable) -> list:
     """A number in 万 directly before the counted people or households is COUNT without the noun (D36:
     33万群众 → 33万, 10.29万贫困劳动力 → 10.29万); the network misses it without a measure word. A measure
     word 人, 名 or 户 right after 万 is in the COUNT (12万人, 10万名, 1.4万人次: D64); 人民币 is no people."""
-    overlapping, added = _Overlaps(spans), []
+    overlapping, added = Overlaps(spans), []
     for m in _COUNTED_PEOPLE_RE.finditer(text):
         end = m.end()
         if text[end] in "人名户" and text[end : end + 2] != "人口":  # a measure word, not a noun: in the COUNT (12万人, D64)
