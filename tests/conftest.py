@@ -181,6 +181,15 @@ def running(command: list[str], env: dict[str, str], cwd: Path, log_path: Path):
         log.close()
 
 
+def script_module(relative_path: str):
+    """A bench/ or scripts/ file imported as a module (they are scripts, not a package)."""
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def spans_at(text: str, wanted: list[tuple[str, str]]):
     """Sorted spans for (surface, label) pairs, each at the surface's first occurrence."""
     from civic_ner.types import Span

@@ -159,15 +159,11 @@ def test_part_of_cycle_detection_direct():
 def test_the_grounded_relation_gold_is_what_its_passes_and_edits_make():
     """annotations/grounded.json's relations = relation pass 1 + the adjudication and review edits
     (scripts/relations_grounded.py merge): nobody edited the gold by hand."""
-    import importlib.util
-
     from civic_ner import corpus
+    from conftest import script_module
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("relations_grounded", root / "scripts" / "relations_grounded.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    records = corpus.load_annotations(root / "annotations" / "grounded.json")
+    script = script_module("scripts/relations_grounded.py")
+    records = corpus.load_annotations(ROOT / "annotations" / "grounded.json")
     first, problems = script.read_passes(script.WORK / "pass1", {r.id: r for r in records})
     assert not problems
     gold = script.gold_relations(records, first)

@@ -136,13 +136,9 @@ def test_cli_cv_of_a_baseline(tmp_path, capsys):
 
 
 def test_ablation_table_keeps_the_asked_mixes_and_drops_rows_that_repeat():
-    import importlib.util
-    from pathlib import Path
+    from conftest import script_module
 
-    path = Path(__file__).resolve().parents[1] / "bench" / "cv_grid.py"
-    spec = importlib.util.spec_from_file_location("cv_grid", path)
-    grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid)
+    grid = script_module("bench/cv_grid.py")
 
     def table(micro, raw_micro):
         cell = lambda f: {"f1": f, "f1_std": 0.0}  # noqa: E731

@@ -1,12 +1,8 @@
 """The gazetteer of training names (bench/gazetteer.py, an ablation row): what enters it, what filling adds."""
-import importlib.util
-from pathlib import Path
-
 from civic_ner.types import Span
+from conftest import script_module
 
-_spec = importlib.util.spec_from_file_location("gazetteer", Path(__file__).resolve().parents[1] / "bench" / "gazetteer.py")
-gazetteer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gazetteer)
+gazetteer = script_module("bench/gazetteer.py")
 build_gazetteer, compile_gazetteer, fill_from_gazetteer = (
     gazetteer.build_gazetteer, gazetteer.compile_gazetteer, gazetteer.fill_from_gazetteer)
 

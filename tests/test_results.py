@@ -1,21 +1,19 @@
 """Every figure of the README and bench/RESULTS.md has its file: the marked blocks are rendered from
 bench/results/ by bench/report.py, and must equal what the files say."""
-import importlib.util
 from pathlib import Path
+
+from conftest import script_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _report():
-    spec = importlib.util.spec_from_file_location("report", ROOT / "bench" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_module("bench/report.py")
 
 
 def test_every_result_file_named_by_the_report_exists():
     report = _report()
-    names = [report.EVALUATION[0], report.GRID[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.TRAINING[0], report.LSTM_HEAD[0],
+    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.TRAINING[0], report.LSTM_HEAD[0],
              report.EVALUATION_INT8[0], report.INFERENCE[0], report.ONNX[0], report.CV_ERRORS[0],
              *(file for _, file, _ in report.GRID_VARIANTS), *(file for _, file, _ in report.CRF_ROWS)]
     missing = [name for name in names if not (report.RESULTS / name).is_file()]
