@@ -393,13 +393,25 @@ def cmd_summarize(args) -> None:
         print(f"-> {args.markdown}")
 
 
-def fold_gazetteers(real, assignment, folds: int, setting: str) -> dict:
-    """Per fold, the gazetteer of its training units' gold (never the held-out units'):
-    ``setting`` is MIN_COUNT:MIN_SHARE[:extend]."""
+def gazetteer_setting(value: str) -> tuple[int, float, bool]:
+    """``--gazetteer MIN_COUNT:MIN_SHARE[:extend]`` parsed, or one clear argparse error."""
+    parts = value.split(":")
+    try:
+        if len(parts) not in (2, 3) or parts[2:] not in ([], ["extend"]):
+            raise ValueError
+        min_count, min_share = int(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected MIN_COUNT:MIN_SHARE[:extend], e.g. 2:0.8") from None
+    if min_count < 1 or not 0 <= min_share <= 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: MIN_COUNT must be >= 1 and MIN_SHARE in [0, 1]")
+    return min_count, min_share, parts[2:] == ["extend"]
+
+
+def fold_gazetteers(real, assignment, folds: int, setting: tuple[int, float, bool]) -> dict:
+    """Per fold, the gazetteer of its training units' gold (never the held-out units')."""
     from gazetteer import build_gazetteer, compile_gazetteer  # bench/gazetteer.py
 
-    parts = setting.split(":")
-    min_count, min_share, extend = int(parts[0]), float(parts[1]), parts[2:] == ["extend"]
+    min_count, min_share, extend = setting
     out = {}
     for fold in range(folds):
         names = build_gazetteer(((r.text, r.spans) for r, _ in real if assignment[r.id] != fold), min_count, min_share)
@@ -496,7 +508,7 @@ def main() -> None:
                    help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
                         "does (default when the flag is given), or all but one (no-completion: the word completion; "
                         "an ablation row each)")
-    p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None,
+    p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None, type=gazetteer_setting,
                    help="fill missed ORG/PROGRAM names from a gazetteer of each fold's training gold "
                         "(bench/gazetteer.py): names labelled MIN_COUNT times and in MIN_SHARE of their occurrences")
     p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],
