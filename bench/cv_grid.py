@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from civic_ner.span_rules import SPAN_RULES  # noqa: E402  (after the path insert)
+from civic_ner.program_rules import PROGRAM_RULES  # noqa: E402  (after the path insert)
+from civic_ner.span_rules import SPAN_RULES  # noqa: E402
 
 FOLDS = 5
 SEEDS = (13, 14, 15)
@@ -350,7 +351,8 @@ def cmd_summarize(args) -> None:
             from civic_ner.span_rules import apply_span_rules
 
             cut = lambda a, b, s: Span(a, b, s.label)  # noqa: E731
-            without = () if args.span_rules == "all" else (args.span_rules.removeprefix("no-"),)
+            without = (() if args.span_rules == "all" else PROGRAM_RULES if args.span_rules == "no-program-rules"
+                       else (args.span_rules.removeprefix("no-"),))
             spans = [apply_span_rules(text_of[i], doc, cut, lac_of[i], without=without) for i, doc in zip(ids, spans)]
         if fold in gazetteers:
             from gazetteer import fill_from_gazetteer  # bench/gazetteer.py
@@ -504,10 +506,11 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=FOLDS, help="the folds the runs used (default: %(default)s)")
     p.add_argument("--only-folds", type=int, nargs="+", default=None,
                    help="score only these folds (1-based) when the others did not run: a partial CV")
-    p.add_argument("--span-rules", nargs="?", const="all", choices=["all", *(f"no-{r}" for r in SPAN_RULES)], default=None,
+    p.add_argument("--span-rules", nargs="?", const="all", choices=["all", *(f"no-{r}" for r in SPAN_RULES), "no-program-rules"], default=None,
                    help="apply civic_ner.span_rules to the saved predictions: all of them, as the shipped Tagger "
                         "does (default when the flag is given), or all but one (no-completion: the word completion; "
-                        "an ablation row each)")
+                        "an ablation row each), or all but the guide's PROGRAM exclusions of civic_ner.program_rules "
+                        "(no-program-rules)")
     p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None, type=gazetteer_setting,
                    help="fill missed ORG/PROGRAM names from a gazetteer of each fold's training gold "
                         "(bench/gazetteer.py): names labelled MIN_COUNT times and in MIN_SHARE of their occurrences")

@@ -54,6 +54,9 @@ _RULE_TITLES = (
     ("non-counts", "the page-counter and ordinal drop"), ("elided-money", "the elided-unit money"),
     ("round-money", "the round amounts"), ("counted-nouns", "the counts before counted nouns"),
     ("known-names", "the known names before generic nouns"),
+    ("designations", "the designation and award drop"), ("accounts", "the account and app drop"),
+    ("facilities", "the facility drop"), ("series", "the series completion"),
+    ("particles", "the leading particle cut"),
 )
 """Each span rule of ``civic_ner.span_rules.SPAN_RULES`` and how its ablation row names it."""
 _RULE_ROWS = tuple(
@@ -69,6 +72,9 @@ GRID_VARIANTS = (
     ("without the span rules", "cv_province_without_span_rules.json",
      f"{_SUMMARIZE} --consistency-labels PROGRAM --json bench/results/cv_province_without_span_rules.json"),
     *_RULE_ROWS,
+    ("without the guide's PROGRAM exclusions (the five rules above)", "cv_province_without_program_rules.json",
+     f"{_SUMMARIZE} --span-rules no-program-rules --consistency-labels PROGRAM "
+     "--json bench/results/cv_province_without_program_rules.json"),
     ("consistency for ORG and PROGRAM", "cv_province_consistency_both.json",
      f"{_SUMMARIZE} --span-rules --consistency-labels ORG PROGRAM --json bench/results/cv_province_consistency_both.json"),
     *(

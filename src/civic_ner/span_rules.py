@@ -28,6 +28,8 @@
   made of a name the text quotes or labels alone and 活动, 助学金, 资金, 慰问金 or 救助金 (金秋助学助学金,
   金秋助学金, 金秋助学活动 → 金秋助学; 希望工程助学金 → 希望工程) is cut to the name. It reads the whole
   text for the known names (a set built once: linear); +0.6 PROGRAM, +0.1 micro on province CV.
+- What the guide keeps out of PROGRAM, or how it cuts one (D9, D12, D20, D24, D61: titles and awards,
+  accounts and apps, facilities, quoted series words, a verb's particle): :mod:`civic_ner.program_rules`.
 The rules after the word completion were written from the errors of the shipped recipe's province CV
 predictions (bench/cv_errors.py), never from a test split. No gold span breaks the first two rules
 (``tests/test_predict.py``), and the later rules change no gold span of the training sections but one
@@ -41,6 +43,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from .program_rules import PROGRAM_RULES, program_rule_steps
 from .rules import MEASURE_WORDS
 
 WEB_ADDRESS_RE = re.compile(
@@ -365,7 +368,7 @@ def cut_known_names(text: str, spans: Sequence, make: Callable) -> list:
 
 
 SPAN_RULES = ("completion", "quote-completion", "honours", "number-completion", "non-counts", "elided-money",
-              "round-money", "counted-nouns", "known-names")
+              "round-money", "counted-nouns", "known-names", *PROGRAM_RULES)
 """The rules an ablation can leave out (``apply_span_rules(..., without=...)``), in the order they run
 after the quotes cut and the clutter dropped (those two are never left out alone)."""
 
@@ -390,6 +393,7 @@ def apply_span_rules(text: str, spans: Sequence, make: Callable, lac_tags: Seque
         ("round-money", lambda s: round_money(text, s, make)),
         ("counted-nouns", lambda s: counts_before_nouns(text, s, make)),
         ("known-names", lambda s: cut_known_names(text, s, make)),
+        *program_rule_steps(text, make),
     )
     for name, step in steps:
         if name not in without:
