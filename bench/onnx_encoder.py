@@ -38,25 +38,6 @@ def seed_batches(tagger, batch_size: int) -> tuple[list[dict], int]:
             for batch in window_batches(encoded, batch_size)], sum(map(len, texts))
 
 
-def export(encoder, example: dict, path: Path) -> None:
-    """The encoder as an ONNX graph with dynamic batch and width (the TorchScript exporter)."""
-    import torch
-
-    class LastHidden(torch.nn.Module):
-        def __init__(self, inner) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    dynamic = {"input_ids": {0: "batch", 1: "width"}, "attention_mask": {0: "batch", 1: "width"},
-               "hidden": {0: "batch", 1: "width"}}
-    torch.onnx.export(LastHidden(encoder).eval(), (example["input_ids"], example["attention_mask"]), str(path),
-                      input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes=dynamic,
-                      opset_version=17, dynamo=False)
-
-
 def timed(run, batches: list[dict], repeats: int) -> tuple[float, list[np.ndarray]]:
     """Best-of-``repeats`` seconds for all batches, and the outputs of the last pass."""
     best, outputs = float("inf"), []
@@ -78,6 +59,7 @@ def measure(model_dir: str, batch_size: int, repeats: int) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from civic_ner.device import quantize_int8
+    from civic_ner.onnx_serving import export_encoder
     from civic_ner.prediction import Tagger
 
     torch.set_num_threads(1)
@@ -105,7 +87,7 @@ def measure(model_dir: str, batch_size: int, repeats: int) -> dict:
     add("torch fp32", torch_runner(encoder), 0.0)
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path, int8_path = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder.int8.onnx"
-        export(encoder, batches[0], fp32_path)
+        export_encoder(encoder, fp32_path)  # the serving copy's exporter (civic_ner.onnx_serving)
         quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True)
         for variant, path in (("onnxruntime fp32", fp32_path), ("onnxruntime int8", int8_path)):
             options = ort.SessionOptions()

@@ -68,3 +68,14 @@ def test_the_rules_run_with_the_span_rules_and_can_be_left_out():
     spans = program(text, "黔北粮仓")
     assert apply_span_rules(text, spans, make) == []
     assert apply_span_rules(text, spans, make, without=("designations",)) == spans
+
+
+def test_look_alikes_the_guide_labels_are_left_alone():
+    text = "该校入选“春蕾计划”，全市的哥爱心送考，组织到梦空间志愿服务"
+    spans = sorted([*program(text, "春蕾计划"), *program(text, "的哥爱心送考"), *program(text, "到梦空间志愿服务")])
+    assert surfaces(text, apply_span_rules(text, spans, make)) == ["春蕾计划", "的哥爱心送考", "到梦空间志愿服务"]
+
+
+def test_a_name_freed_of_its_particle_is_then_a_known_name():
+    text = "开展了金秋助学活动。“金秋助学”"
+    assert surfaces(text, apply_span_rules(text, program(text, "了金秋助学活动"), make)) == ["金秋助学"]

@@ -234,3 +234,82 @@ def test_predict_says_which_precision_ran(wordpiece_model, tmp_path, capsys):
     src.write_text(TEXTS[0], encoding="utf-8")
     code = cli.main(["predict", str(src), "--model", str(wordpiece_model), "--precision", "int8", "-o", str(tmp_path / "o.jsonl")])
     assert code == 0 and ", int8, predicted" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- serving copy: the encoder in ONNX Runtime
+
+
+def test_an_onnx_serving_copy_predicts_what_the_torch_model_does(unigram_model, tmp_path):
+    from civic_ner.onnx_serving import OnnxEncoder
+
+    trim_model(unigram_model, tmp_path / "serve", TEXTS, onnx=True)
+    meta = json.loads((tmp_path / "serve" / MODEL_META).read_text())
+    assert meta["onnx_encoder"] == "encoder.onnx" and meta["onnx_deviation"] < 1e-3
+    torch_model = Tagger.from_dir(unigram_model, precision="fp32")
+    served = Tagger.from_dir(tmp_path / "serve", precision="fp32")
+    assert isinstance(served.net.encoder, OnnxEncoder) and not isinstance(torch_model.net.encoder, OnnxEncoder)
+    texts = [*TEXTS, "投入268.94万元", TEXTS[0] * 3]  # the last one spans several windows
+    for a, b in zip(torch_model.marginals(texts), served.marginals(texts)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for a, b in zip(torch_model.predict(texts), served.predict(texts)):
+        assert [(e.start, e.end, e.label) for e in a] == [(e.start, e.end, e.label) for e in b]
+        np.testing.assert_allclose([e.score for e in a], [e.score for e in b], atol=1e-4)
+    # bf16 and int8 run the torch encoder, whose weights the copy keeps
+    assert not isinstance(Tagger.from_dir(tmp_path / "serve", precision="int8").net.encoder, OnnxEncoder)
+
+
+def test_an_onnx_serving_copy_loads_without_transformers_model_code(wordpiece_model, tmp_path):
+    import subprocess
+    import sys
+
+    trim_model(wordpiece_model, tmp_path / "serve", TEXTS, onnx=True)
+    code = (f"import sys; from civic_ner.prediction import Tagger; t = Tagger.from_dir({str(tmp_path / 'serve')!r}, "
+            "precision='fp32'); t.predict(['乳山市妇联组织活动']); "
+            "print(type(t.net.encoder).__name__, 'transformers.modeling_utils' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["OnnxEncoder", "False"]
+
+
+def test_a_bad_onnx_export_leaves_nothing_behind(wordpiece_model, tmp_path, monkeypatch):
+    from civic_ner import onnx_serving
+
+    monkeypatch.setattr(onnx_serving, "MAX_DEVIATION", -1.0)  # every export now counts as deviating
+    with pytest.raises(onnx_serving.OnnxExportError, match="deviates from torch"):
+        trim_model(wordpiece_model, tmp_path / "serve", TEXTS, onnx=True)
+    assert not (tmp_path / "serve").exists()
+
+
+def test_cli_trim_with_onnx_flag(tmp_path, wordpiece_model, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(json.dumps({"id": "0", "text": TEXTS[0], "spans": []}, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+    code = cli.main(["trim", "--model", str(wordpiece_model), "-o", str(tmp_path / "s"), "--corpus", str(data), "--onnx"])
+    assert code == 0, capsys.readouterr().err
+    assert "encoder also in ONNX" in capsys.readouterr().out and (tmp_path / "s" / "encoder.onnx").exists()
+
+
+def test_a_serving_copy_with_a_missing_or_broken_graph_is_one_error_line(wordpiece_model, tmp_path):
+    trim_model(wordpiece_model, tmp_path / "serve", TEXTS, onnx=True)
+    graph = tmp_path / "serve" / "encoder.onnx"
+    graph.write_bytes(b"not a graph")
+    with pytest.raises(ModelDirError, match="encoder.onnx is not a usable ONNX graph"):
+        Tagger.from_dir(tmp_path / "serve", precision="fp32")
+    graph.unlink()
+    with pytest.raises(ModelDirError, match="encoder.onnx is missing"):
+        Tagger.from_dir(tmp_path / "serve", precision="fp32")
+
+
+def test_a_copy_of_a_serving_copy_and_a_broken_tokenizer(wordpiece_model, tmp_path, capsys):
+    trim_model(wordpiece_model, tmp_path / "serve", TEXTS, onnx=True)
+    trim_model(tmp_path / "serve", tmp_path / "again", TEXTS)  # no --onnx: no graph, and the meta says so
+    assert not any(k.startswith("onnx_") for k in json.loads((tmp_path / "again" / MODEL_META).read_text()))
+    assert Tagger.from_dir(tmp_path / "again", precision="fp32").predict(TEXTS[:1])
+    (tmp_path / "serve" / "tokenizer.json").write_text("{1: 2}", encoding="utf-8")
+    with pytest.raises(ModelDirError, match="tokenizer.json: cannot load the tokenizer"):
+        Tagger.from_dir(tmp_path / "serve", precision="fp32")
+    with pytest.raises(TrimError, match="runs in fp32"):
+        trim_model(wordpiece_model, tmp_path / "x", TEXTS, precision="int8", onnx=True)
+    with pytest.raises(SystemExit):
+        cli.main(["trim", "--model", str(wordpiece_model), "-o", str(tmp_path / "y"), "--onnx", "--int8"])
+    assert "not allowed with argument" in capsys.readouterr().err

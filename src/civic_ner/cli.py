@@ -219,11 +219,12 @@ def cmd_trim(args: argparse.Namespace) -> int:
     from .trimming import corpus_texts, trim_model
 
     precision = "int8" if args.int8 else "bf16" if args.bf16 else None
-    result = trim_model(args.model, args.output, corpus_texts(args.corpus), precision=precision)
+    result = trim_model(args.model, args.output, corpus_texts(args.corpus), precision=precision, onnx=args.onnx)
     print(
         f"{args.model} -> {result.output_dir}: vocabulary {result.vocab_before} -> {result.vocab_after} rows, "
         f"{result.bytes_before / 1e6:.1f} MB -> {result.bytes_after / 1e6:.1f} MB on disk, "
-        f"{result.checked_chars} characters map to the same (remapped) ids{f', {precision} at load' if precision else ''} "
+        f"{result.checked_chars} characters map to the same (remapped) ids{f', {precision} at load' if precision else ''}"
+        f"{', encoder also in ONNX (run by ONNX Runtime on CPU in fp32)' if args.onnx else ''} "
         f"({result.seconds:.1f} s)"
     )
     return 0
@@ -314,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     precision = p.add_mutually_exclusive_group()
     precision.add_argument("--int8", action="store_true", help="mark the copy to load with dynamic int8 quantization")
     precision.add_argument("--bf16", action="store_true", help="mark the copy to load in bf16 (CPUs with AMX/AVX512-BF16)")
+    precision.add_argument("--onnx", action="store_true",
+                   help="also write the encoder as an ONNX graph: on CPU in fp32 the copy then loads and runs it in ONNX "
+                        "Runtime, without transformers' model code (a serving copy that loads in a fraction of the time)")
     p.set_defaults(func=cmd_trim)
     p = sub.add_parser("relations", help="fit the learned relation model of a model directory (relations.json)")
     p.add_argument("--model", required=True, help="a model directory written by train.py")

@@ -70,7 +70,7 @@ def cpu_has_fast_bf16() -> bool:
 def resolve_precision(precision: str | None, device) -> str:
     """The precision ``auto`` (or None) stands for on ``device``: the fastest one measured at the same F1
     (within half a point on both tests) -- bf16 on a CPU with AMX/AVX512-BF16 or a GPU that has it, else
-    fp32. int8 is not: the shipped model lost 2.3 points on the seeds' test in int8 (0.2 on the held-out
+    fp32. int8 is not: the shipped model lost 1.5 points on the seeds' test in int8 (0.2 on the held-out
     provinces; bench/RESULTS.md), so it is asked for (``--precision int8``), never implied.
     ``$CIVIC_NER_PRECISION`` overrides auto."""
     import os

@@ -8,6 +8,7 @@ Layout (format :data:`FORMAT_VERSION`)::
     crf.crfsuite          CRF_FILE: the feature CRF mixed in at prediction (only with crf_ensemble > 0)
     relations.json        RELATIONS_FILE: the learned relation model (only with relation_model: learned)
     tokenizer files       as ``save_pretrained`` writes them
+    encoder.onnx          ONNX_FILE: the encoder as an ONNX graph (only in a serving copy, ``civic-ner trim --onnx``)
     README.md             CARD_FILE: the model card
 
 Written by :func:`save` (training) and :func:`write` (also trimming), all or nothing, and
@@ -42,6 +43,8 @@ HEAD_FILE = "head.safetensors"
 CRF_FILE = "crf.crfsuite"
 RELATIONS_FILE = "relations.json"
 """The learned relation model (JSON weights); without it the facts layer uses its cues."""
+ONNX_FILE = "encoder.onnx"
+"""The encoder run by ONNX Runtime on CPU in fp32 (civic_ner.onnx_serving), when civic_ner.json names it."""
 CARD_FILE = "README.md"
 REQUIRED_FILES = (ENCODER_CONFIG, ENCODER_WEIGHTS, HEAD_FILE)
 
@@ -143,13 +146,18 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     meta = read_meta(path)
     arch = Architecture.from_dict(meta["architecture"])
     target = pick_device(device)
-    net, tokenizer = _network(path, arch)
-    net = net.to(target).eval()
     if precision is None:
         precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "auto"))
     try:
         precision = resolve_precision(precision, target)
-        net = set_precision(net, precision, target)
+    except ValueError as exc:
+        raise ModelDirError(f"{path}: {exc}") from None
+    if precision == "fp32" and target.type == "cpu" and meta.get("onnx_encoder") and _onnx_available():
+        net, tokenizer = _onnx_network(path, arch, meta)  # a serving copy: no transformers model code
+    else:
+        net, tokenizer = _network(path, arch)
+    try:
+        net = set_precision(net.to(target).eval(), precision, target)
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     crf, weight = load_crf(path, meta)
@@ -182,6 +190,44 @@ def _network(path: Path, arch):
                             f"({str(exc).splitlines()[0][:200]})") from None
     if [k for k in missing if "position_ids" not in k]:
         raise ModelDirError(f"{path}/{ENCODER_WEIGHTS}: missing weights {missing[:3]}")
+    return net, tokenizer
+
+
+def _onnx_available() -> bool:
+    from .onnx_serving import onnx_available
+
+    return onnx_available()
+
+
+def _onnx_network(path: Path, arch, meta: dict):
+    """(network whose encoder is the directory's ONNX graph in ONNX Runtime, tokenizer): no transformers
+    model code is imported; the head's weights are read as for the torch network."""
+    import torch
+
+    from .model import build_network
+    from .onnx_serving import OnnxEncoder, load_fast_tokenizer
+
+    onnx_file = meta["onnx_encoder"]
+    try:
+        config = json.loads((path / ENCODER_CONFIG).read_text(encoding="utf-8"))
+        if meta.get("onnx_vocab") not in (None, config["vocab_size"]):
+            raise ValueError(f"{onnx_file} was exported from an encoder with {meta['onnx_vocab']} pieces, "
+                             f"{ENCODER_CONFIG} has {config['vocab_size']}")
+        encoder = OnnxEncoder(path / onnx_file, config["hidden_size"], threads=torch.get_num_threads())
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(f"{path}: cannot load the ONNX encoder ({first})") from None
+    try:
+        tokenizer = load_fast_tokenizer(path)
+    except Exception as exc:  # noqa: BLE001  (tokenizers raises a bare Exception for a broken file)
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(f"{path}/tokenizer.json: cannot load the tokenizer ({first})") from None
+    net = build_network(encoder, arch)
+    try:
+        net.load_state_dict(load_weights(path / HEAD_FILE))
+    except RuntimeError as exc:
+        raise ModelDirError(f"{path}: the weights do not fit the architecture in {META_FILE} "
+                            f"({str(exc).splitlines()[0][:200]})") from None
     return net, tokenizer
 
 
@@ -280,11 +326,17 @@ def model_version(model_dir: str | Path) -> str:
 
 
 def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any = None, card: str | None = None,
-          relations: Any = None) -> None:
+          relations: Any = None, onnx: bool = False) -> None:
     """The files of a model directory into ``tmp`` (the inside of a :func:`civic_ner.fileio.atomic_dir`):
     ``head``, ``crf`` and ``relations`` are weights, a FeatureCRF and a RelationModel, or the files of
-    another model directory to copy."""
+    another model directory to copy; ``onnx`` adds the encoder as an ONNX graph (a serving copy)."""
     encoder.save_pretrained(tmp / ENCODER_DIR, safe_serialization=True)
+    meta = {k: v for k, v in meta.items() if not k.startswith("onnx_")}  # a copy of a serving copy has no graph
+    if onnx:
+        from .onnx_serving import export_encoder
+
+        meta.update(onnx_encoder=ONNX_FILE, onnx_vocab=encoder.get_input_embeddings().weight.shape[0],
+                    onnx_deviation=export_encoder(encoder, tmp / ONNX_FILE))
     if isinstance(head, Path):
         shutil.copy2(head, tmp / HEAD_FILE)
     else:

@@ -368,7 +368,7 @@ def cut_known_names(text: str, spans: Sequence, make: Callable) -> list:
 
 
 SPAN_RULES = ("completion", "quote-completion", "honours", "number-completion", "non-counts", "elided-money",
-              "round-money", "counted-nouns", "known-names", *PROGRAM_RULES)
+              "round-money", "counted-nouns", *PROGRAM_RULES, "known-names")
 """The rules an ablation can leave out (``apply_span_rules(..., without=...)``), in the order they run
 after the quotes cut and the clutter dropped (those two are never left out alone)."""
 
@@ -392,8 +392,8 @@ def apply_span_rules(text: str, spans: Sequence, make: Callable, lac_tags: Seque
         ("elided-money", lambda s: elided_money(text, s, make)),
         ("round-money", lambda s: round_money(text, s, make)),
         ("counted-nouns", lambda s: counts_before_nouns(text, s, make)),
+        *program_rule_steps(text, make),  # before the known names: a name freed of its particle is then known
         ("known-names", lambda s: cut_known_names(text, s, make)),
-        *program_rule_steps(text, make),
     )
     for name, step in steps:
         if name not in without:

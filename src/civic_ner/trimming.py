@@ -234,8 +234,10 @@ def trim_model(
     texts: Iterable[str] = (),
     ranges: Iterable[tuple[int, int]] = DEFAULT_KEEP_RANGES,
     precision: str | None = None,
+    onnx: bool = False,
 ) -> TrimResult:
-    """Write a trimmed copy of a civic-ner model directory to ``output_dir`` (atomically)."""
+    """Write a trimmed copy of a civic-ner model directory to ``output_dir`` (atomically); with ``onnx``
+    its encoder also as an ONNX graph, run by ONNX Runtime at load (:mod:`civic_ner.onnx_serving`)."""
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -247,6 +249,8 @@ def trim_model(
     tokenization = meta["architecture"].get("tokenization", "subword")
     if output_dir.resolve() == model_dir.resolve():
         raise TrimError(f"{output_dir}: the output must differ from the model directory")
+    if onnx and precision not in (None, "fp32"):
+        raise TrimError(f"the ONNX encoder runs in fp32: a copy marked {precision} would never use it")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise TrimError(f"{model_dir}: trimming needs a fast (tokenizers) tokenizer")
@@ -296,7 +300,7 @@ def trim_model(
     crf = model_dir / CRF_FILE if (model_dir / CRF_FILE).exists() else None
     relations = model_dir / RELATIONS_FILE if (model_dir / RELATIONS_FILE).exists() else None
     with fileio.atomic_dir(output_dir) as tmp:
-        write(tmp, encoder, new_tokenizer, meta, model_dir / HEAD_FILE, crf, card, relations)
+        write(tmp, encoder, new_tokenizer, meta, model_dir / HEAD_FILE, crf, card, relations, onnx=onnx)
         (tmp / TRIM_META).write_text(
             json.dumps({"vocab_before": vocab_before, "kept_original_ids": list(keep)}) + "\n", encoding="utf-8"
         )
