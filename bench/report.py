@@ -50,9 +50,9 @@ GRID_100 = ("cv_province_100.json", "python bench/cv_grid.py summarize runs/grid
             "runs/grid/examples.json --folds 3 --span-rules --consistency-labels PROGRAM --json bench/results/cv_province_100.json")
 """The shipped recipe with 100 of the training provinces' grounded items (round-robin over provinces) on the same
 folds; runs: `bench/cv_grid.py run --grid province --only "+grounded 100" --seeds 14 --folds 3 --workers 2
---examples runs/grid/examples.json --out runs/grid/province-100.jsonl` (seeds 13 and 14: a fold took up to 70 min
-on the busy machine; seed 13's folds 1 and 2 ran in a 3-seed run stopped for time, its fold 3 with `--seeds 13
---only-folds 3 --workers 1`)."""
+--examples runs/grid/examples.json --out runs/grid/province-100.jsonl` (seeds 13, 14 and 15: a fold took up to 70 min
+on the busy machine, seed 15's first two folds include 27 min paused for a speed measurement; seed 13's folds 1 and 2
+ran in a 3-seed run stopped for time, its fold 3 with `--seeds 13 --only-folds 3 --workers 1`)."""
 _RULE_TITLES = (
     ("completion", "the word completion"), ("quote-completion", "the quote completion"),
     ("honours", "the honour drop"), ("number-completion", "the number completion"),
