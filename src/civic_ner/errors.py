@@ -10,3 +10,10 @@ from __future__ import annotations
 
 class CivicNerError(Exception):
     """An expected failure whose message is one line naming the file (or setting) and the problem."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (or its type's name when it has none), cut to ``limit``
+    characters: what a one-line error quotes from a library's longer message."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import fileio
-from .errors import CivicNerError
+from .errors import CivicNerError, first_line
 from .types import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,6 +141,7 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     the fastest precision this device runs at the same F1 (:func:`civic_ner.device.resolve_precision`)."""
     from .device import pick_device, resolve_precision, set_precision
     from .model import Architecture
+    from .onnx_serving import onnx_available
 
     path = Path(path)
     meta = read_meta(path)
@@ -152,7 +153,7 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
         precision = resolve_precision(precision, target)
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
-    if precision == "fp32" and target.type == "cpu" and meta.get("onnx_encoder") and _onnx_available():
+    if precision == "fp32" and target.type == "cpu" and meta.get("onnx_encoder") and onnx_available():
         net, tokenizer = _onnx_network(path, arch, meta)  # a serving copy: no transformers model code
     else:
         net, tokenizer = _network(path, arch)
@@ -178,25 +179,17 @@ def _network(path: Path, arch):
         net = build_network(encoder, arch)
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(f"{path}: cannot load the model ({first})") from None
+        raise ModelDirError(f"{path}: cannot load the model ({first_line(exc)})") from None
     state = load_weights(path / ENCODER_WEIGHTS)
     head = load_weights(path / HEAD_FILE)
     try:
         missing, _ = net.encoder.load_state_dict(state, strict=False)
-        net.load_state_dict({**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head})
     except RuntimeError as exc:
-        raise ModelDirError(f"{path}: the weights do not fit the architecture in {META_FILE} "
-                            f"({str(exc).splitlines()[0][:200]})") from None
+        raise _unfit(path, exc) from None
+    _load_head(net, {**{f"encoder.{k}": v for k, v in net.encoder.state_dict().items()}, **head}, path)
     if [k for k in missing if "position_ids" not in k]:
         raise ModelDirError(f"{path}/{ENCODER_WEIGHTS}: missing weights {missing[:3]}")
     return net, tokenizer
-
-
-def _onnx_available() -> bool:
-    from .onnx_serving import onnx_available
-
-    return onnx_available()
 
 
 def _onnx_network(path: Path, arch, meta: dict):
@@ -215,20 +208,26 @@ def _onnx_network(path: Path, arch, meta: dict):
                              f"{ENCODER_CONFIG} has {config['vocab_size']}")
         encoder = OnnxEncoder(path / onnx_file, config["hidden_size"], threads=torch.get_num_threads())
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(f"{path}: cannot load the ONNX encoder ({first})") from None
+        raise ModelDirError(f"{path}: cannot load the ONNX encoder ({first_line(exc)})") from None
     try:
         tokenizer = load_fast_tokenizer(path)
     except Exception as exc:  # noqa: BLE001  (tokenizers raises a bare Exception for a broken file)
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(f"{path}/tokenizer.json: cannot load the tokenizer ({first})") from None
+        raise ModelDirError(f"{path}/tokenizer.json: cannot load the tokenizer ({first_line(exc)})") from None
     net = build_network(encoder, arch)
-    try:
-        net.load_state_dict(load_weights(path / HEAD_FILE))
-    except RuntimeError as exc:
-        raise ModelDirError(f"{path}: the weights do not fit the architecture in {META_FILE} "
-                            f"({str(exc).splitlines()[0][:200]})") from None
+    _load_head(net, load_weights(path / HEAD_FILE), path)  # the graph has no parameters of the network's
     return net, tokenizer
+
+
+def _unfit(path: Path, exc: Exception) -> ModelDirError:
+    return ModelDirError(f"{path}: the weights do not fit the architecture in {META_FILE} ({first_line(exc, 200)})")
+
+
+def _load_head(net, state: dict, path: Path) -> None:
+    """``net.load_state_dict(state)`` (strict), or one ModelDirError line when the weights do not fit."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise _unfit(path, exc) from None
 
 
 def _weights_not_initialized():

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import CivicNerError
+from .errors import CivicNerError, first_line
 
 OPSET = 17
 MAX_DEVIATION = 1e-3
@@ -71,8 +71,7 @@ def export_encoder(encoder, path: Path) -> float:
         got = OnnxEncoder(path, hidden_size=expected.shape[-1]).session.run(
             None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
     except Exception as exc:  # noqa: BLE001  (the exporter and ONNX Runtime raise many kinds)
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise OnnxExportError(f"{path.name}: cannot export the encoder ({first})") from None
+        raise OnnxExportError(f"{path.name}: cannot export the encoder ({first_line(exc, 200)})") from None
     keep = mask.numpy().astype(bool)
     deviation = float(np.abs(got[keep] - expected[keep]).max())
     if deviation > MAX_DEVIATION:
@@ -97,8 +96,7 @@ class OnnxEncoder(torch.nn.Module):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001  (ONNX Runtime's errors derive from Exception only)
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{Path(path).name} is not a usable ONNX graph ({first})") from None
+            raise ValueError(f"{Path(path).name} is not a usable ONNX graph ({first_line(exc, 200)})") from None
         width = self.session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != hidden_size:
             raise ValueError(f"{Path(path).name} does not fit this directory (hidden size {width}, the encoder's {hidden_size})")
