@@ -24,9 +24,14 @@ $(VENV)/.test-extras: $(BIN)/civic-ner pyproject.toml
 
 setup-test: $(VENV)/.test-extras
 
+RUN := runs/$(basename $(notdir $(CONFIG)))
+
+# Train, write the serving copy (trimmed vocabulary, encoder in ONNX Runtime: loads in ~2 s instead of ~7 s),
+# then score the trained model on both held-out tests.
 train: setup
 	$(BIN)/python train.py --config $(CONFIG)
-	$(BIN)/python evaluate.py --model runs/$(basename $(notdir $(CONFIG)))/model
+	$(BIN)/civic-ner trim --model $(RUN)/model -o $(RUN)/model-serve --onnx
+	$(BIN)/python evaluate.py --model $(RUN)/model
 
 test: setup-test
 	$(BIN)/python -m pytest

@@ -19,7 +19,8 @@ scores pooled over the folds of a dealing, mean ± std over dealings. Rows:
   type's F1, or (``... for micro F1``) the micro F1 of all types together;
 - ``--variants``: the rows of ``bench/relation_variants.py`` (other learners and features over the
   same candidates: extra features from an error analysis, LR with feature conjunctions, gradient-boosted
-  trees, trees stacked on the LR's out-of-fold logit); ``--variant-thresholds``: the shipped and tree
+  trees, trees stacked on the LR's out-of-fold logit) and the shipped learner without one group of its
+  features at a time (由 actors, clauses, part sums); ``--variant-thresholds``: the shipped and tree
   rows with one threshold for all types chosen by an inner CV over the training folds (slow).
 
   python bench/relation_scorer.py [--data-dir data] [--folds 5] [--json bench/results/relations_cv.json]
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from civic_ner.cv import CV_SPLITS, group_of  # noqa: E402
 from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
-from civic_ner.facts import _Section, extract_relations  # noqa: E402
+from civic_ner.facts import extract_relations  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
 from relation_vectors import PairProjection, section_vectors  # noqa: E402
 import relation_variants as variants  # noqa: E402
@@ -58,9 +59,14 @@ VARIANT_ROWS = ("learned + cues + extra features", "learned + cues x conjunction
                 "gradient-boosted trees + LR logit + extra features")
 """``--variants``: other learners and features over the same candidates (``bench/relation_variants.py``)."""
 WITHOUT_AGENT_ROW = "learned + cues, without the 由 actor features"
-PART_SUMS_ROW = "learned + cues + part sums"
-FEATURE_ROWS = (WITHOUT_AGENT_ROW, PART_SUMS_ROW)
-"""``--variants`` too: the shipped learner on other features (an ablation of the 由 features, part sums)."""
+WITHOUT_CLAUSE_ROW = "learned + cues, without the clause features"
+WITHOUT_PART_SUMS_ROW = "learned + cues, without part sums"
+WITHOUT_FEATURES = {WITHOUT_AGENT_ROW: ("|by_actor",), WITHOUT_CLAUSE_ROW: ("|break=", "|same_clause=", "|number_clause_has_other="),
+                    WITHOUT_PART_SUMS_ROW: ("|sums_to_target=", "|nearest_larger=", "|share=")}
+WITHOUT_FEATURES["learned + cues, without clauses and part sums (shipped before)"] = (
+    WITHOUT_FEATURES[WITHOUT_CLAUSE_ROW] + WITHOUT_FEATURES[WITHOUT_PART_SUMS_ROW])
+"""Ablation rows: the shipped learner without one group of its features (the keys' markers)."""
+FEATURE_ROWS = tuple(WITHOUT_FEATURES)
 INNER = ", threshold by inner CV"
 MICRO = " for micro F1"
 SEEDS = (13, 14, 15)
@@ -125,14 +131,10 @@ def row_features(name: str, train, sections, rows: dict, options: Options) -> di
         return {r.id: [without_cues(f) for _, f, _ in rows[r.id]] for r in sections}
     if "extra features" in name:
         return {r.id: [{**f, **variants.extra_features(r.text, r.spans, c, f)} for c, f, _ in rows[r.id]] for r in sections}
-    if name == WITHOUT_AGENT_ROW:
-        return {r.id: [{k: v for k, v in f.items() if "|by_actor" not in k} for _, f, _ in rows[r.id]] for r in sections}
-    if name == PART_SUMS_ROW:
-        out = {}
-        for r in sections:
-            sec = _Section(r.text, r.spans)
-            out[r.id] = [{**f, **variants.part_features(sec, c)} for c, f, _ in rows[r.id]]
-        return out
+    if name in WITHOUT_FEATURES:
+        markers = WITHOUT_FEATURES[name]
+        return {r.id: [{k: v for k, v in f.items() if not any(m in k for m in markers)} for _, f, _ in rows[r.id]]
+                for r in sections}
     vectors = options.vectors.get(name)
     if vectors is None:
         return {r.id: [f for _, f, _ in rows[r.id]] for r in sections}
@@ -252,6 +254,22 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
                     found[name + suffix].append((gold_of(r), decoded(r, scored[r.id], thresholds)))
 
 
+TOTALS = ("program money", "program reached", "organization given", "organization reached")
+"""What the product promises, on the out-of-fold relations: the share of programs (organizations)
+whose money (reach) aggregated from them equals the total aggregated from the gold relations."""
+
+
+def totals_shares(records, found: list[set[tuple]]) -> dict[str, dict]:
+    """Per measure of :data:`TOTALS`: profiles whose total is the gold relations' (equal / total / share)."""
+    from civic_ner.relations import Relation
+    from civic_ner.report import totals_agreement
+
+    relations = [[Relation(*x) for x in sorted(f)] for f in found]
+    agreement = totals_agreement(list(records), found=relations)
+    return {measure: {k: agreement[measure][k] for k in ("equal", "total")}
+            | {"share": agreement[measure]["share"] or 0.0} for measure in TOTALS}
+
+
 def row_names(options: Options) -> list[str]:
     names = list(ROWS)
     for name in (ENCODER_ROW, PRETRAINED_ROW):
@@ -279,10 +297,19 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
             train = [r for r in records if assignment[r.id] != fold]
             test = [r for r in records if assignment[r.id] == fold]
             score_fold(train, test, rows, found, options, assignment, chosen)
-        per_seed.append({name: relation_prf(pairs) for name, pairs in found.items()})
+        scored = {name: relation_prf(pairs) for name, pairs in found.items()}
+        order = [r for fold in range(folds) for r in records if assignment[r.id] == fold]  # score_fold's order
+        for name, pairs in found.items():
+            scored[name].update(totals_shares(order, [f for _, f in pairs]))
+        per_seed.append(scored)
     out = {}
     for name in names:
         out[name] = {}
+        for measure in TOTALS:
+            shares = [s[name][measure]["share"] for s in per_seed]
+            out[name][measure] = {"share": round(statistics.mean(shares), 4), "share_std": round(statistics.pstdev(shares), 4),
+                                  "equal_first_dealing": per_seed[0][name][measure]["equal"],
+                                  "total": per_seed[0][name][measure]["total"]}
         for label in (*RELATION_ROWS, "micro"):
             f1s = [s[name][label]["f1"] for s in per_seed]
             first = per_seed[0][name][label]
@@ -357,7 +384,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.folds}-fold CV by province, dealings {tuple(args.seeds)}: F1 mean ± std")
     for name in names:
         print(f"{name:<72}" + "  ".join(f"{label} {scores[name][label]['f1']:.3f}±{scores[name][label]['f1_std']:.3f}"
-                                         for label in (*RELATION_ROWS, "micro")))
+                                         for label in (*RELATION_ROWS, "micro"))
+              + "  totals right: " + "  ".join(f"{m} {scores[name][m]['share']:.3f}±{scores[name][m]['share_std']:.3f}"
+                                              for m in TOTALS))
     fileio.write_json(args.json, {
         "command": command_of(args),
         "threshold": args.threshold, "sections": len(annotated), "folds": args.folds,

@@ -16,10 +16,8 @@ way as the shipped logistic regression. Rows (``--variants``):
   out-of-fold logit on the training rows (inner folds of the training fold, never the held-out one)
   and the full-fit LR's logit on the test rows.
 
-Two rows fit the shipped learner itself (``RelationModel``) on other features: ``learned + cues,
-without the 由 actor features`` (the shipped features but those of ``relation_model._agent_features``:
-their ablation) and ``learned + cues + part sums`` (:func:`part_features`: parts that add up to the
-whole without 其中, the nearest larger figure, the part's share; +13 part_of, +0.4 micro: not shipped).
+Ablation rows fit the shipped learner itself (``RelationModel``) without one group of the shipped
+features (``bench/relation_scorer.py``: the 由 actor features, the clause features, part sums).
 """
 from __future__ import annotations
 
@@ -30,8 +28,7 @@ from itertools import combinations
 
 import numpy as np
 
-from civic_ner.facts import _unit_class, is_rate
-from civic_ner.relation_model import NUMBERS, _bin, _value  # the shipped features' bins and number values
+from civic_ner.relation_model import _bin  # the shipped features' bins
 
 MIN_COUNT = 20
 """A sparse feature becomes a column of the trees' dense matrix when the training fold has it this often."""
@@ -175,57 +172,4 @@ def extra_features(text: str, spans, c, feats: dict[str, float]) -> dict[str, fl
         f[f"{r}whole_total_word={any(w in text[max(0, b.start - 4):b.start] for w in TOTAL_WORDS)}"] = 1.0
         lo, hi = min(a.end, b.end), max(a.start, b.start)
         f[f"{r}colon_between={'：' in text[lo:hi] or ':' in text[lo:hi]}"] = 1.0
-    return f
-
-
-SUM_TOLERANCE = 0.01
-"""Parts add up to a whole when their sum is within this share of it (R16; 约 / 余 totals are rounded)."""
-
-
-def _kin(text: str, spans, k: int) -> list[tuple[int, float]]:
-    """(index, value) of the amounts (not rates) of span k's label and unit, in text order."""
-    s = spans[k]
-    out = []
-    for j, t in enumerate(spans):
-        if t.label == s.label and _unit_class(text, t) == _unit_class(text, s):
-            value = _value(t.label, text[t.start:t.end])
-            if value and not is_rate(text, t):
-                out.append((j, float(value)))
-    return out
-
-
-def _summands(kin: list[tuple[int, float]], whole: int, para_of: Sequence[int]) -> set[int]:
-    """The numbers that with their neighbours of the same kind (two or more in a row, each smaller,
-    within two paragraphs) add up to the number at ``whole`` (大学生2117名、高中生155名、中小学生1406名
-    of 3678名, R16), found without 其中."""
-    total = dict(kin).get(whole)
-    parts = [(j, v) for j, v in kin if j != whole and total and v < total and abs(para_of[j] - para_of[whole]) <= 2]
-    found: set[int] = set()
-    for lo in range(len(parts)):
-        run = 0.0
-        for hi in range(lo, len(parts)):
-            run += parts[hi][1]
-            if run > total * (1 + SUM_TOLERANCE):
-                break
-            if hi > lo and abs(run - total) <= total * SUM_TOLERANCE:
-                found.update(j for j, _ in parts[lo:hi + 1])
-    return found
-
-
-def part_features(sec, c) -> dict[str, float]:
-    """For a part_of candidate: do the parts add up to the target, is the target the nearest larger
-    figure of the same kind on its side, how large a share is the part (bins)."""
-    if c.label != "part_of" or sec.spans[c.source].label not in NUMBERS:
-        return {}
-    r = f"rel={c.label}|"
-    kin = _kin(sec.text, sec.spans, c.source)
-    f = {f"{r}sums_to_target={c.source in _summands(kin, c.target, sec.para_of)}": 1.0}
-    values = dict(kin)
-    part, whole = values.get(c.source), values.get(c.target)
-    if part is None or whole is None:
-        return f
-    after = c.target > c.source
-    side = [j for j, v in (kin if after else reversed(kin)) if v > part and (j > c.source if after else j < c.source)]
-    f[f"{r}nearest_larger={bool(side) and side[0] == c.target}|after={after}"] = 1.0
-    f[f"{r}share={_bin(int(100 * part / whole), (5, 30, 70, 99))}"] = 1.0
     return f

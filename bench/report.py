@@ -34,6 +34,14 @@ INFERENCE = ("inference_amd_quiet.json", "python bench/inference.py --model runs
              "fp32@1t,int8@1t,onnx@1t,fp32@2t,int8@2t,onnx@2t,lac --repeats 3 --json bench/results/inference_amd_quiet.json")
 """chars/s and load time of each precision and of the serving copy beside LAC alone, on the five raw seeds, one and
 two threads, each variant in a fresh process."""
+INFERENCE_BF16 = ("inference_amd_bf16.json", "python bench/inference.py --model runs/default/model --variants "
+                  "fp32@2t,bf16@2t,trimmed+bf16@2t,onnx@2t,int8@2t,lac --repeats 3 --json bench/results/inference_amd_bf16.json")
+"""The same benchmark on a CPU with native bf16 (AVX512-BF16), where `auto` picks bf16, two threads."""
+EVALUATION_BF16 = ("evaluate_default_bf16.json", "python evaluate.py --model runs/default/model --precision bf16 --no-baselines "
+                   "--threads 1 --json bench/results/evaluate_default_bf16.json")
+EVALUATION_SERVE_BF16 = ("evaluate_serve_bf16.json", "python evaluate.py --model runs/default/model-serve --precision bf16 "
+                         "--no-baselines --threads 1 --json bench/results/evaluate_serve_bf16.json")
+"""bf16 on both tests, as trained and as the serving copy runs it on a bf16 CPU (torch weights, trimmed vocabulary)."""
 ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
         "--json bench/results/onnx_encoder.json")
 """The encoder alone in torch and in ONNX Runtime, fp32 and int8, on the windows of the raw seeds."""
@@ -108,8 +116,8 @@ SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
 RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
                      "--gbt-min-count 100 --json bench/results/relations_cv_variants.json")
-"""Other relation models on the same CV: extra features, conjunctions, gradient-boosted trees, part sums (not
-shipped), and the shipped model without its 由 actor features (its ablation)."""
+"""Other relation models on the same CV: extra features, conjunctions, gradient-boosted trees (not shipped),
+and the shipped model without one group of its features at a time (their ablations)."""
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vectors runs/default/model --pretrained-control "
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
@@ -119,10 +127,13 @@ SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/m
 PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 1024 --threads 1 --json bench/results/profile.json")
 """Where prediction time goes, stage by stage, beside LAC alone in the same run."""
 SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulletins 40 --shard-docs 5 --json bench/results/scale.json")
+"""The single process against Ray Data with 1 and 2 workers on generated bulletins."""
 SCALE_SERVE = ("scale_serve.json", "python bench/scale.py --model runs/default/model-serve --bulletins 40 --shard-docs 5 "
                "--json bench/results/scale_serve.json")
 """The same with the serving copy (`civic-ner trim --onnx`): each actor loads it in a fraction of the time."""
-"""The single process against Ray Data with 1 and 2 workers on generated bulletins."""
+SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
+              "--json bench/results/scale_1000.json")
+"""1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
 CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
              "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
 """The shipped recipe's errors on CV by province (grounded sections of the held-out training provinces)."""
@@ -249,14 +260,28 @@ def cv_errors() -> list[str]:
     return lines
 
 
+TOTAL_MEASURES = ("program money", "program reached", "organization given", "organization reached")
+"""The relation CV's totals: the share of programs (organizations) whose total from the out-of-fold
+relations equals the one from the gold relations (bench/relation_scorer.py)."""
+
+
+def _share(cell: dict) -> str:
+    return f"{cell['share']:.3f} ± {cell['share_std']:.3f}"
+
+
 def _relation_variants(rows: tuple[str, ...]) -> list[str]:
     """The richer relation models tried on the same CV (bench/relation_variants.py), one row each."""
     cv = load(RELATION_VARIANTS[0])
-    lines = ["Other relation models and features on the same CV (same dealings; the shipped model without its "
-             "由 actor features is its ablation row, the others are not shipped, see the notes below):", "",
+    lines = ["Other relation models and features on the same CV (same dealings; the rows \"without ...\" are the shipped "
+             "model's ablations, the other models are not shipped, see the notes below):", "",
              "| model | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
+    totals = [m for m in TOTAL_MEASURES[:1] if all(m in scores for scores in cv["scores"].values())]
+    if totals:
+        lines[2] = lines[2].rstrip() + "".join(f" {m}: share right |" for m in totals)
+        lines[3] += "---|" * len(totals)
     for name, scores in cv["scores"].items():
-        lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |")
+        lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |"
+                     + "".join(f" {_share(scores[m])} |" for m in totals))
     return lines + ["", f"`{RELATION_VARIANTS[1]}` → `bench/results/{RELATION_VARIANTS[0]}`."]
 
 
@@ -271,6 +296,9 @@ def relations() -> list[str]:
              "| relation | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for row in rows:
         lines.append(f"| {row} | " + " | ".join(_f1(cv["scores"][n][row], True) for n in names) + " |")
+    for measure in TOTAL_MEASURES:
+        if all(measure in cv["scores"][n] for n in names):
+            lines.append(f"| {measure}: share right | " + " | ".join(_share(cv["scores"][n][measure]) for n in names) + " |")
     lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the cues were written after reading the seeds' "
               "relations: on those sections they are in-sample).", ""]
     lines += _relation_variants(rows)
@@ -308,7 +336,8 @@ def serving() -> list[str]:
 
 
 def speed() -> list[str]:
-    prof, scales = load(PROFILE[0]), [(load(SCALE[0]), "as trained"), (load(SCALE_SERVE[0]), "serving copy")]
+    prof = load(PROFILE[0])
+    scales = [(load(SCALE[0]), "as trained"), (load(SCALE_SERVE[0]), "serving copy"), (load(SCALE_1000[0]), "serving copy")]
     names = list(prof["inputs"])
     precision = prof.get("precision", "fp32")
     lines = [f"Profile of the shipped path (precision {precision}"
@@ -332,17 +361,20 @@ def speed() -> list[str]:
     load_ = prof["model_load"]
     lines += ["", f"Model load: {load_['cold']['load_seconds']:.1f} s cold (after {load_['cold']['imports_seconds']:.1f} s of imports), "
               f"{load_['warm_seconds']:.1f} s warm. `{PROFILE[1]}` → `bench/results/{PROFILE[0]}`.", "",
-              f"Scale ({scales[0][0]['bulletins']} generated bulletins, {scales[0][0]['generated_chars']:,} chars; "
-              "each run's model loads and Ray's start are in its time):", "",
-              "| model | engine | workers | model load s | chars/s | vs single process | scaling efficiency | same entities |",
-              "|---|---|---|---|---|---|---|---|"]
+              "Scale (generated bulletins; each run's model loads and Ray's start are in its time; one torch thread per "
+              "process or actor; the CPU and `auto`'s precision per run):", "",
+              "| model | bulletins (chars) | CPU, precision | engine | workers | model load s | chars/s | vs single process | "
+              "scaling efficiency | same entities |", "|---|---|---|---|---|---|---|---|---|---|"]
     for scale, model in scales:
+        where = "native bf16, bf16" if scale.get("cpu_fast_bf16") else "no native bf16, fp32"
         for run in scale["runs"]:
-            lines.append(f"| {model} | {run['engine']} | {run.get('workers', 1)} | {run.get('model_load_seconds', '–')} | "
+            lines.append(f"| {model} | {scale['bulletins']:,} ({scale['generated_chars']:,}) | {where} | {run['engine']} | "
+                         f"{run.get('workers', 1)} | {run.get('model_load_seconds', '–')} | "
                          f"{run['chars_per_second']:,.0f} | {run.get('vs_process', 1.0):.2f} | "
                          f"{run.get('scaling_efficiency', '–')} | {run.get('same_entities_as_process', '–')} |")
-    lines += ["", f"`{SCALE[1]}` → `bench/results/{SCALE[0]}`; `{SCALE_SERVE[1]}` → `bench/results/{SCALE_SERVE[0]}` "
-                  "(the 10,000-bulletin run: `--bulletins 10000`, not run here)."]
+    lines += ["", f"`{SCALE[1]}` → `bench/results/{SCALE[0]}`; `{SCALE_SERVE[1]}` → `bench/results/{SCALE_SERVE[0]}`; "
+                  f"`{SCALE_1000[1]}` → `bench/results/{SCALE_1000[0]}` (the 10,000-bulletin run, `--bulletins 10000`, "
+                  "was not run: see the notes)."]
     return lines
 
 
@@ -380,7 +412,8 @@ def precisions() -> list[str]:
         lines.append(f"| {names.get(name, name)} | {run['torch_threads']} | {run['speed']['chars_per_s']:,.0f} | "
                      f"{run['speed']['chars_per_s'] / lac:.2f}× | {run['load_s']:.1f} | {cells} |")
     lines += ["", "The variants ran in this order, each in a fresh process: the first load of each model directory "
-                  "(the one-thread rows) also reads its files into the page cache.", "",
+                  f"(the one-thread rows) also reads its files into the page cache. Speed: the run of {inference['meta']['date']}, "
+                  "with the model trained then; F1: the shipped model's evaluation files (below), the same recipe.", "",
               f"`{INFERENCE[1]}` → `bench/results/{INFERENCE[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
                   f"`bench/results/{EVALUATION[0]}`, `{EVALUATION_INT8[1]}` → `bench/results/{EVALUATION_INT8[0]}`, "
                   f"`{EVALUATION_SERVE[1]}` → `bench/results/{EVALUATION_SERVE[0]}`.", "",
@@ -392,6 +425,28 @@ def precisions() -> list[str]:
         lines.append(f"| {row['variant']} | {row['ready_s']:.2f} | {row['chars_per_s']:,.0f} | {row['cosine_to_torch_fp32']:.4f} |")
     lines += ["", f"`{ONNX[1]}` → `bench/results/{ONNX[0]}`."]
     return lines
+
+
+def precisions_bf16() -> list[str]:
+    """The precisions on a CPU with native bf16: speed beside LAC in one run, F1 on both tests."""
+    inference = load(INFERENCE_BF16[0])
+    scores = {"fp32": load(EVALUATION[0]), "bf16": load(EVALUATION_BF16[0]), "trimmed+bf16": load(EVALUATION_SERVE_BF16[0]),
+              "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
+    lac = next(r for r in inference["results"] if r["variant"].startswith("lac"))["speed"]["chars_per_s"]
+    names = {"trimmed+bf16": "serving copy, `auto` here: torch bf16, trimmed vocabulary", "onnx": "serving copy in ONNX Runtime fp32"}
+    lines = [f"On a CPU with native bf16 (AVX512-BF16; {inference['meta']['machine']['Model name']}, 2 cores, load average "
+             f"{inference['meta']['load_before'].split()[0]} before the run), where `auto` picks bf16, two threads, the five raw seeds:", "",
+             "| variant | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |", "|---|---|---|---|---|---|"]
+    for run in inference["results"]:
+        name = run["variant"].split("@")[0]
+        if name == "lac" or name not in scores:
+            continue
+        f1 = scores[name]
+        lines.append(f"| {names.get(name, name)} | {run['speed']['chars_per_s']:,.0f} | {run['speed']['chars_per_s'] / lac:.2f}× | "
+                     f"{run['load_s']:.1f} | {f1['test']['scores']['model']['micro']['f1']:.3f} | "
+                     f"{f1['province_test']['scores']['model']['micro']['f1']:.3f} |")
+    return lines + ["", f"`{INFERENCE_BF16[1]}` → `bench/results/{INFERENCE_BF16[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
+                        f"`{EVALUATION_BF16[1]}`, `{EVALUATION_SERVE_BF16[1]}` (int8 and ONNX rows: the files above)."]
 
 
 def training() -> list[str]:
@@ -422,7 +477,7 @@ def block() -> str:
              [""], cv_errors(),
              ["", "Relations:", ""], relations(),
              ["", "Serving (Label Studio ML backend):", ""], serving(),
-             ["", "Speed and scale:", ""], speed(), [""], precisions(),
+             ["", "Speed and scale:", ""], speed(), [""], precisions(), [""], precisions_bf16(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)
 
@@ -430,6 +485,8 @@ def block() -> str:
 def replace_block(text: str, rendered: str, where: str) -> str:
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{where}: no {BEGIN} ... {END} block")
+    if text.count(BEGIN) > 1 or text.count(END) > 1:
+        raise SystemExit(f"{where}: more than one {BEGIN} ... {END} block (was the document pasted twice?)")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{rendered}\n{END}{tail}"

@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the results here (bench/results/scale.json)")
     parser.add_argument("--keep", default=None, help="keep the bulletins and outputs in this folder")
     args = parser.parse_args(argv)
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # fail before the single-process run, not after it
+        raise SystemExit("bench/scale.py: Ray is not installed (pip install \"civic-ner[scale]\")")
 
     from transformers.utils import logging as hf_logging
 
@@ -127,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "bulletins": args.bulletins, "generated_chars": generated, "cpu_count": os.cpu_count(),
         "platform": platform.platform(), "load_average": list(os.getloadavg()), "runs": [],
     }
+    from civic_ner.device import cpu_has_fast_bf16
+
+    results["cpu_fast_bf16"] = cpu_has_fast_bf16()  # whether `auto` runs bf16 in the workers
     try:
         single, reference = run_single(args.model, folder, work / "process.jsonl", args.process_threads)
         results["runs"].append(single)

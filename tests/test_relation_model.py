@@ -150,6 +150,10 @@ def test_totals_agreement_is_exact_with_the_gold_relations_and_counts_misses(gro
     assert all(cell["equal"] == cell["total"] for cell in exact.values())
     empty = totals_agreement(records, Nothing())
     assert all(cell["equal"] == 0 for cell in empty.values())
+    # relations handed in (cross-validation's out-of-fold ones) are read instead of extracting them
+    assert totals_agreement(records, Nothing(), found=[r.relations for r in records]) == exact
+    dropped = totals_agreement(records, Gold(), found=[[x for x in r.relations if x.label != "amount_of"] for r in records])
+    assert dropped["program money"]["equal"] == 0 and dropped["organization given"] == exact["organization given"]
 
 
 def test_an_actor_named_after_you_is_read_as_one():
@@ -167,3 +171,36 @@ def test_an_actor_named_after_you_is_read_as_one():
     other = pair_features(sec, by_target[(3, 1)])  # 市民政局 is named after a comma, not after 由
     assert "rel=runs|by_actor=False|acts=True" in other  # 负责 is an act, but no 由 before it
     assert not any(k.startswith("rel=runs|by_actor|") for k in other)
+
+
+def test_a_sum_in_the_next_clause_is_told_from_the_programs_own():
+    """筹资1259.4万元开展金秋助学；筹资2984.06万元，慰问…: the program's clause holds its own sum, the
+    second sum sits past a semicolon in a clause of its own (the clause features)."""
+    from civic_ner.relation_model import pair_features
+
+    text = "市总工会筹资1259.4万元开展金秋助学；筹资2984.06万元，慰问困难职工。"
+    spans = spans_at(text, [("市总工会", "ORG"), ("1259.4万元", "MONEY"), ("金秋助学", "PROGRAM"), ("2984.06万元", "MONEY")])
+    sec = _Section(text, spans)
+    pairs = {(c.source, c.target): c for c in candidates(sec) if c.label == "amount_of"}
+    own, next_clause = pair_features(sec, pairs[(1, 2)]), pair_features(sec, pairs[(3, 2)])
+    assert own["rel=amount_of|break=none"] == 1.0
+    assert own["rel=amount_of|same_clause=True|target_clause_has_own=False"] == 1.0
+    assert next_clause["rel=amount_of|break=semi"] == 1.0
+    assert next_clause["rel=amount_of|same_clause=False|target_clause_has_own=True"] == 1.0
+    assert next_clause["rel=amount_of|number_clause_has_other=False|same=False"] == 1.0
+
+
+def test_parts_that_add_up_to_a_whole_without_qizhong():
+    """大学生2117名、高中生155名、中小学生1406名 add up to 3678名 with no 其中 (R16): the part sums say
+    so for each part and the whole, and not for a figure that is no part of it."""
+    from civic_ner.relation_model import pair_features
+
+    text = "资助学生3678名。大学生2117名、高中生155名、中小学生1406名，另有教师40名。"
+    spans = spans_at(text, [("3678名", "COUNT"), ("2117名", "COUNT"), ("155名", "COUNT"), ("1406名", "COUNT"), ("40名", "COUNT")])
+    sec = _Section(text, spans)
+    parts = {(c.source, c.target): c for c in candidates(sec) if c.label == "part_of"}
+    for part in (1, 2, 3):
+        assert pair_features(sec, parts[(part, 0)])["rel=part_of|sums_to_target=True"] == 1.0
+    assert pair_features(sec, parts[(1, 0)])["rel=part_of|nearest_larger=True|after=False"] == 1.0
+    assert pair_features(sec, parts[(2, 0)])["rel=part_of|nearest_larger=False|after=False"] == 1.0  # 2117名 is nearer
+    assert pair_features(sec, parts[(4, 0)])["rel=part_of|sums_to_target=False"] == 1.0

@@ -13,8 +13,9 @@ def _report():
 
 def test_every_result_file_named_by_the_report_exists():
     report = _report()
-    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.TRAINING[0], report.LSTM_HEAD[0],
-             report.EVALUATION_INT8[0], report.EVALUATION_SERVE[0], report.INFERENCE[0], report.ONNX[0], report.CV_ERRORS[0],
+    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.SCALE_1000[0], report.TRAINING[0], report.LSTM_HEAD[0],
+             report.EVALUATION_INT8[0], report.EVALUATION_SERVE[0], report.INFERENCE[0], report.INFERENCE_BF16[0],
+             report.EVALUATION_BF16[0], report.EVALUATION_SERVE_BF16[0], report.ONNX[0], report.CV_ERRORS[0],
              *(file for _, file, _ in report.GRID_VARIANTS), *(file for _, file, _ in report.CRF_ROWS)]
     missing = [name for name in names if not (report.RESULTS / name).is_file()]
     assert not missing, f"missing result files: {missing}"
@@ -44,3 +45,13 @@ def test_every_span_rule_has_its_ablation_row():
     from civic_ner.span_rules import SPAN_RULES
 
     assert [rule for rule, _ in _report()._RULE_TITLES] == list(SPAN_RULES)
+
+
+def test_a_document_pasted_twice_is_refused():
+    """Once RESULTS.md was committed twice over; the renderer only replaced the first block and passed."""
+    import pytest
+
+    report = _report()
+    text = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit, match="more than one"):
+        report.replace_block(text + text, report.block(), "RESULTS.md")

@@ -5,7 +5,8 @@ one paragraph or in the sentence announcing the paragraph's list (runs, gives, a
 two numbers of one kind in one sentence (part_of), two equal numbers anywhere (same_as). Its
 features are what a reader looks at -- the cue extractor's verdict (:mod:`civic_ner.facts`),
 distance, order, the entities and the characters in between, the words on either side of the
-number, list structure, rates, participants, an actor named after 由 -- and the model is
+number, list structure, rates, participants, an actor named after 由, which clause each end sits
+in, parts that add up to a whole without 其中 -- and the model is
 scikit-learn's logistic regression, saved as JSON weights (``relations.json`` in a model
 directory, never pickled). Decoding keeps one owner per number, one whole per part, one earlier
 mention per repeat and every runner and giver above the threshold. Chosen against the cues alone
@@ -49,6 +50,10 @@ MAX_PARAGRAPH_GAP = 4
 """Pairs further apart than this many paragraphs are candidates only through a list header or the headline."""
 MAX_BETWEEN_BIGRAMS = 24
 """Characters between the two ends read as bigrams (longer gaps say little word by word)."""
+CLAUSE_ENDS = "，,；;。！？!?\n"
+"""What ends a clause: a number spent on a program is mostly named in the program's clause."""
+SUM_TOLERANCE = 0.01
+"""Parts add up to a whole when their sum is within this share of it (R16; 约 / 余 totals are rounded)."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,8 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
     f[f"{r}source_rank={index.rank(spans, c.target, c.source)}"] = 1.0
     f.update(_number_features(sec, c, r))
     f.update(_structure_features(sec, c, r, index))
+    f.update(_clause_features(sec, c, r, index))
+    f.update(_part_features(sec, c, r, index))
     if a.label == "ORG":
         f.update(_agent_features(sec, c, r, index))
     return f
@@ -190,6 +197,23 @@ class _Index:
         self.opener: dict[int, int] = {}
         for k, sentence in enumerate(sec.sent_of):
             self.opener.setdefault(sentence, k)
+        self.clause_ends = [k for k, ch in enumerate(sec.text) if ch in CLAUSE_ENDS]
+        self.text_length = len(sec.text)
+        self._kin: dict[tuple, list[tuple[int, float]]] = {}
+        self._summands: dict[tuple, set[int]] = {}
+
+    def kin(self, sec: _Section, k: int) -> list[tuple[int, float]]:
+        """:func:`_kin` of span k, computed once per label and unit (part_of candidates share them)."""
+        key = (sec.spans[k].label, _unit_class(sec.text, sec.spans[k]))
+        if key not in self._kin:
+            self._kin[key] = _kin(sec.text, sec.spans, k)
+        return self._kin[key]
+
+    def summands(self, sec: _Section, kin: list[tuple[int, float]], whole: int) -> set[int]:
+        key = (id(kin), whole)
+        if key not in self._summands:
+            self._summands[key] = _summands(kin, whole, sec.para_of)
+        return self._summands[key]
 
     def rank(self, spans: Sequence[Span], anchor: int, other: int) -> int:
         """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped
@@ -204,6 +228,17 @@ class _Index:
         """How many spans of ``label`` sit strictly between the spans at indices ``lo`` < ``hi``."""
         ids = self.ids.get(label, [])
         return max(bisect_left(ids, hi) - bisect_right(ids, lo), 0)
+
+    def clause(self, position: int) -> tuple[int, int]:
+        """The clause around ``position``: from after the last clause end before it to the next one."""
+        k = bisect_left(self.clause_ends, position)
+        lo = self.clause_ends[k - 1] + 1 if k else 0
+        return lo, self.clause_ends[k] if k < len(self.clause_ends) else self.text_length
+
+    def count_in(self, label: str, lo: int, hi: int) -> int:
+        """How many spans of ``label`` start at a character in [lo, hi)."""
+        starts = self.starts.get(label, [])
+        return bisect_left(starts, hi) - bisect_left(starts, lo)
 
     def nearest_before(self, spans: Sequence[Span], label: str, position: int) -> int | None:
         """The last span of ``label`` starting before ``position``."""
@@ -271,6 +306,73 @@ def _structure_features(sec: _Section, c: Candidate, r: str, index: _Index) -> d
     if b.label in ("PROGRAM", "ORG"):
         f[f"{r}nearest_before={index.nearest_before(spans, b.label, a.start) == c.target}"] = 1.0
     return f
+
+
+def _clause_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[str, float]:
+    """The strongest break between the ends (。 / ； / ， / none), and for a number and its owner:
+    whether they share a clause, whether the owner's clause has a number of its own and the number's
+    clause another owner (筹资1259.4万元开展金秋助学；筹资2984.06万元，慰问…: the second sum is not the program's)."""
+    text, spans = sec.text, sec.spans
+    a, b = spans[c.source], spans[c.target]
+    between = text[min(a.end, b.end):max(a.start, b.start)]
+    kind = next((name for name, marks in (("stop", "。！？!?"), ("semi", "；;"), ("comma", "，,")) if any(m in between for m in marks)), "none")
+    f = {f"{r}break={kind}": 1.0}
+    if a.label in NUMBERS and b.label in ("PROGRAM", "ORG"):
+        owner_clause, number_clause = index.clause(b.start), index.clause(a.start)
+        same = owner_clause == number_clause  # then each end is counted in the other's clause: leave it out
+        own_number = index.count_in(a.label, *owner_clause) - same
+        other_owner = index.count_in(b.label, *number_clause) - same
+        f[f"{r}same_clause={same}|target_clause_has_own={own_number > 0}"] = 1.0
+        f[f"{r}number_clause_has_other={other_owner > 0}|same={same}"] = 1.0
+    return f
+
+
+def _part_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[str, float]:
+    """For a part_of candidate: do the parts add up to the target without 其中 (大学生2117名、高中生155名、
+    中小学生1406名 of 3678名, R16), is the target the nearest larger figure of the same kind on its
+    side, how large a share is the part."""
+    if c.label != "part_of" or sec.spans[c.source].label not in NUMBERS:
+        return {}
+    kin = index.kin(sec, c.source)
+    f = {f"{r}sums_to_target={c.source in index.summands(sec, kin, c.target)}": 1.0}
+    values = dict(kin)
+    part, whole = values.get(c.source), values.get(c.target)
+    if part is None or whole is None:
+        return f
+    after = c.target > c.source
+    side = [j for j, v in (kin if after else reversed(kin)) if v > part and (j > c.source if after else j < c.source)]
+    f[f"{r}nearest_larger={bool(side) and side[0] == c.target}|after={after}"] = 1.0
+    f[f"{r}share={_bin(int(100 * part / whole), (5, 30, 70, 99))}"] = 1.0
+    return f
+
+
+def _kin(text: str, spans: Sequence[Span], k: int) -> list[tuple[int, float]]:
+    """(index, value) of the amounts (not rates) of span k's label and unit, in text order."""
+    s = spans[k]
+    out = []
+    for j, t in enumerate(spans):
+        if t.label == s.label and _unit_class(text, t) == _unit_class(text, s):
+            value = _value(t.label, text[t.start:t.end])
+            if value and not is_rate(text, t):
+                out.append((j, float(value)))
+    return out
+
+
+def _summands(kin: list[tuple[int, float]], whole: int, para_of: Sequence[int]) -> set[int]:
+    """The numbers that with their neighbours of the same kind (two or more in a row, each smaller,
+    within two paragraphs) add up to the number at ``whole``."""
+    total = dict(kin).get(whole)
+    parts = [(j, v) for j, v in kin if j != whole and total and v < total and abs(para_of[j] - para_of[whole]) <= 2]
+    found: set[int] = set()
+    for lo in range(len(parts)):
+        run = 0.0
+        for hi in range(lo, len(parts)):
+            run += parts[hi][1]
+            if run > total * (1 + SUM_TOLERANCE):
+                break
+            if hi > lo and abs(run - total) <= total * SUM_TOLERANCE:
+                found.update(j for j, _ in parts[lo:hi + 1])
+    return found
 
 
 def featurized(text: str, spans: Sequence[Span], cues: bool = True) -> list[tuple[Candidate, dict[str, float]]]:

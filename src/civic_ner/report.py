@@ -137,18 +137,20 @@ def relation_report(records: list[Record], predicted: list[list], model: Any = N
                                                "layer": layer, "totals": totals}}
 
 
-def totals_agreement(records: list[Record], model: Any = None) -> dict[str, Any]:
+def totals_agreement(records: list[Record], model: Any = None, found: list[list] | None = None) -> dict[str, Any]:
     """Money and reach per program and per organization aggregated from the extracted relations vs
     from the gold relations (both on the gold entities, documents = source bulletins): how many
-    profiles get exactly the gold total."""
+    profiles get exactly the gold total. ``found``: relations already extracted, one list per record
+    (cross-validation's out-of-fold relations); else the layer (``model``, else the cues) extracts them."""
     from .aggregation import Aggregator
     from .facts import extract_relations
 
     gold_totals, found_totals = Aggregator(), Aggregator()
-    for record in records:
+    for index, record in enumerate(records):
         document = document_of(record)
+        relations = found[index] if found is not None else extract_relations(record.text, record.spans, model)
         gold_totals.add(document, record.text, record.spans, record.relations)
-        found_totals.add(document, record.text, record.spans, extract_relations(record.text, record.spans, model))
+        found_totals.add(document, record.text, record.spans, relations)
     out: dict[str, Any] = {}
     for kind, measure in TOTALS:
         rows = []
