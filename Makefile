@@ -29,7 +29,7 @@ RUN := runs/$(basename $(notdir $(CONFIG)))
 # Train, write the serving copy (trimmed vocabulary, encoder in ONNX Runtime: loads in ~2 s instead of ~7 s),
 # then score the trained model on both held-out tests.
 train: setup
-	$(BIN)/python train.py --config $(CONFIG)
+	$(BIN)/python train.py --config $(CONFIG) --output-dir $(RUN)
 	$(BIN)/civic-ner trim --model $(RUN)/model -o $(RUN)/model-serve --onnx
 	$(BIN)/python evaluate.py --model $(RUN)/model
 

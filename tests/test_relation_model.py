@@ -204,3 +204,24 @@ def test_parts_that_add_up_to_a_whole_without_qizhong():
     assert pair_features(sec, parts[(1, 0)])["rel=part_of|nearest_larger=True|after=False"] == 1.0
     assert pair_features(sec, parts[(2, 0)])["rel=part_of|nearest_larger=False|after=False"] == 1.0  # 2117名 is nearer
     assert pair_features(sec, parts[(4, 0)])["rel=part_of|sums_to_target=False"] == 1.0
+
+
+def test_a_comma_inside_a_name_and_a_line_break_between_the_ends():
+    """滇池情，助学行 is one program: its comma ends no clause, so the sum right after it shares its clause;
+    a line break between two ends is as strong a break as a full stop."""
+    from civic_ner.relation_model import pair_features
+
+    text = "“滇池情，助学行”筹款20万元\n另拨付5万元"
+    spans = spans_at(text, [("滇池情，助学行", "PROGRAM"), ("20万元", "MONEY"), ("5万元", "MONEY")])
+    sec = _Section(text, spans)
+    pairs = {(c.source, c.target): c for c in candidates(sec) if c.label == "amount_of"}
+    near = pair_features(sec, pairs[(1, 0)])
+    assert near["rel=amount_of|same_clause=True|target_clause_has_own=False"] == 1.0
+    assert pair_features(sec, pairs[(2, 0)])["rel=amount_of|break=stop"] == 1.0
+
+
+def test_totals_agreement_refuses_relations_that_do_not_match_the_records(grounded_records):
+    from civic_ner.report import totals_agreement
+
+    with pytest.raises(ValueError, match="2 relation lists for 3 records"):
+        totals_agreement(grounded_records[:3], found=[[], []])

@@ -20,6 +20,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -197,10 +198,13 @@ class _Index:
         self.opener: dict[int, int] = {}
         for k, sentence in enumerate(sec.sent_of):
             self.opener.setdefault(sentence, k)
-        self.clause_ends = [k for k, ch in enumerate(sec.text) if ch in CLAUSE_ENDS]
+        inside = {k for s in sec.spans for k in range(s.start + 1, s.end)}  # 滇池情，助学行 is one name
+        self.clause_ends = [k for k, ch in enumerate(sec.text) if ch in CLAUSE_ENDS and k not in inside]
         self.text_length = len(sec.text)
         self._kin: dict[tuple, list[tuple[int, float]]] = {}
         self._summands: dict[tuple, set[int]] = {}
+        self._nearest_larger: dict[tuple, int | None] = {}
+        self._values: dict[int, dict[int, float]] = {}
 
     def kin(self, sec: _Section, k: int) -> list[tuple[int, float]]:
         """:func:`_kin` of span k, computed once per label and unit (part_of candidates share them)."""
@@ -214,6 +218,22 @@ class _Index:
         if key not in self._summands:
             self._summands[key] = _summands(kin, whole, sec.para_of)
         return self._summands[key]
+
+    def value(self, sec: _Section, kin: list[tuple[int, float]], k: int) -> float | None:
+        """The value of span k among ``kin`` (None when it is a rate or has none)."""
+        key = id(kin)
+        if key not in self._values:
+            self._values[key] = dict(kin)
+        return self._values[key].get(k)
+
+    def nearest_larger(self, kin: list[tuple[int, float]], part: int, after: bool) -> int | None:
+        """The first figure of ``kin`` larger than the one at ``part``, after it or before it."""
+        key = (id(kin), part, after)
+        if key not in self._nearest_larger:
+            value = dict(kin)[part]
+            side = [j for j, v in (kin if after else reversed(kin)) if v > value and (j > part if after else j < part)]
+            self._nearest_larger[key] = side[0] if side else None
+        return self._nearest_larger[key]
 
     def rank(self, spans: Sequence[Span], anchor: int, other: int) -> int:
         """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped
@@ -309,13 +329,13 @@ def _structure_features(sec: _Section, c: Candidate, r: str, index: _Index) -> d
 
 
 def _clause_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[str, float]:
-    """The strongest break between the ends (。 / ； / ， / none), and for a number and its owner:
+    """The strongest break between the ends (。 or a line break / ； / ， / none), and for a number and its owner:
     whether they share a clause, whether the owner's clause has a number of its own and the number's
     clause another owner (筹资1259.4万元开展金秋助学；筹资2984.06万元，慰问…: the second sum is not the program's)."""
     text, spans = sec.text, sec.spans
     a, b = spans[c.source], spans[c.target]
     between = text[min(a.end, b.end):max(a.start, b.start)]
-    kind = next((name for name, marks in (("stop", "。！？!?"), ("semi", "；;"), ("comma", "，,")) if any(m in between for m in marks)), "none")
+    kind = next((name for name, marks in (("stop", "。！？!?\n"), ("semi", "；;"), ("comma", "，,")) if any(m in between for m in marks)), "none")
     f = {f"{r}break={kind}": 1.0}
     if a.label in NUMBERS and b.label in ("PROGRAM", "ORG"):
         owner_clause, number_clause = index.clause(b.start), index.clause(a.start)
@@ -335,13 +355,11 @@ def _part_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[s
         return {}
     kin = index.kin(sec, c.source)
     f = {f"{r}sums_to_target={c.source in index.summands(sec, kin, c.target)}": 1.0}
-    values = dict(kin)
-    part, whole = values.get(c.source), values.get(c.target)
+    part, whole = index.value(sec, kin, c.source), index.value(sec, kin, c.target)
     if part is None or whole is None:
         return f
     after = c.target > c.source
-    side = [j for j, v in (kin if after else reversed(kin)) if v > part and (j > c.source if after else j < c.source)]
-    f[f"{r}nearest_larger={bool(side) and side[0] == c.target}|after={after}"] = 1.0
+    f[f"{r}nearest_larger={index.nearest_larger(kin, c.source, after) == c.target}|after={after}"] = 1.0
     f[f"{r}share={_bin(int(100 * part / whole), (5, 30, 70, 99))}"] = 1.0
     return f
 
@@ -363,15 +381,20 @@ def _summands(kin: list[tuple[int, float]], whole: int, para_of: Sequence[int]) 
     within two paragraphs) add up to the number at ``whole``."""
     total = dict(kin).get(whole)
     parts = [(j, v) for j, v in kin if j != whole and total and v < total and abs(para_of[j] - para_of[whole]) <= 2]
+    if not total or len(parts) < 2:
+        return set()
+    prefix = list(accumulate((v for _, v in parts), initial=0.0))  # increasing: every figure is positive
+    reach = [-1] * len(parts)  # per first part, the last part of the longest run that adds up
+    for lo in range(len(parts) - 1):
+        hi = bisect_right(prefix, prefix[lo] + total * (1 + SUM_TOLERANCE)) - 2  # the last run not above the band
+        if hi > lo and prefix[hi + 1] - prefix[lo] >= total * (1 - SUM_TOLERANCE):
+            reach[lo] = hi
     found: set[int] = set()
-    for lo in range(len(parts)):
-        run = 0.0
-        for hi in range(lo, len(parts)):
-            run += parts[hi][1]
-            if run > total * (1 + SUM_TOLERANCE):
-                break
-            if hi > lo and abs(run - total) <= total * SUM_TOLERANCE:
-                found.update(j for j, _ in parts[lo:hi + 1])
+    covered = -1
+    for lo, hi in enumerate(reach):  # the union of the runs, each part once
+        if hi > lo:
+            found.update(j for j, _ in parts[max(lo, covered + 1):hi + 1])
+            covered = max(covered, hi)
     return found
 
 

@@ -145,6 +145,8 @@ def totals_agreement(records: list[Record], model: Any = None, found: list[list]
     from .aggregation import Aggregator
     from .facts import extract_relations
 
+    if found is not None and len(found) != len(records):
+        raise ValueError(f"totals_agreement: {len(found)} relation lists for {len(records)} records")
     gold_totals, found_totals = Aggregator(), Aggregator()
     for index, record in enumerate(records):
         document = document_of(record)
