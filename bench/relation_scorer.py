@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from civic_ner.cv import CV_SPLITS, group_of  # noqa: E402
 from civic_ner.evaluation import RELATION_ROWS, relation_prf  # noqa: E402
 from civic_ner.facts import extract_relations  # noqa: E402
+from civic_ner.report import TOTAL_NAMES as TOTALS  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
 from relation_vectors import PairProjection, section_vectors  # noqa: E402
 import relation_variants as variants  # noqa: E402
@@ -254,13 +255,10 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
                     found[name + suffix].append((gold_of(r), decoded(r, scored[r.id], thresholds)))
 
 
-TOTALS = ("program money", "program reached", "organization given", "organization reached")
-"""What the product promises, on the out-of-fold relations: the share of programs (organizations)
-whose money (reach) aggregated from them equals the total aggregated from the gold relations."""
-
-
 def totals_shares(records, found: list[set[tuple]]) -> dict[str, dict]:
-    """Per measure of :data:`TOTALS`: profiles whose total is the gold relations' (equal / total / share)."""
+    """What the product promises, on the out-of-fold relations: per measure of ``TOTALS`` (program
+    money, ...), the programs (organizations) whose total from them equals the gold relations' one
+    (equal / total / share)."""
     from civic_ner.relations import Relation
     from civic_ner.report import totals_agreement
 

@@ -260,25 +260,25 @@ def cv_errors() -> list[str]:
     return lines
 
 
-TOTAL_MEASURES = ("program money", "program reached", "organization given", "organization reached")
-"""The relation CV's totals: the share of programs (organizations) whose total from the out-of-fold
-relations equals the one from the gold relations (bench/relation_scorer.py)."""
 
 
 def _share(cell: dict) -> str:
     return f"{cell['share']:.3f} ± {cell['share_std']:.3f}"
 
 
+def _totals(scores: dict) -> list[str]:
+    """The totals a relation CV row scores ("program money", ...: cells with a share right), in file order."""
+    return [name for name, cell in scores.items() if "share" in cell]
+
+
 def _relation_variants(rows: tuple[str, ...]) -> list[str]:
     """The richer relation models tried on the same CV (bench/relation_variants.py), one row each."""
     cv = load(RELATION_VARIANTS[0])
+    totals = _totals(next(iter(cv["scores"].values())))[:1]  # program money: the table is wide already
     lines = ["Other relation models and features on the same CV (same dealings; the rows \"without ...\" are the shipped "
              "model's ablations, the other models are not shipped, see the notes below):", "",
-             "| model | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
-    totals = [m for m in TOTAL_MEASURES[:1] if all(m in scores for scores in cv["scores"].values())]
-    if totals:
-        lines[2] = lines[2].rstrip() + "".join(f" {m}: share right |" for m in totals)
-        lines[3] += "---|" * len(totals)
+             "| model | " + " | ".join([*rows, *(f"{m}: share right" for m in totals)]) + " |",
+             "|---|" + "---|" * (len(rows) + len(totals))]
     for name, scores in cv["scores"].items():
         lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |"
                      + "".join(f" {_share(scores[m])} |" for m in totals))
@@ -296,9 +296,8 @@ def relations() -> list[str]:
              "| relation | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for row in rows:
         lines.append(f"| {row} | " + " | ".join(_f1(cv["scores"][n][row], True) for n in names) + " |")
-    for measure in TOTAL_MEASURES:
-        if all(measure in cv["scores"][n] for n in names):
-            lines.append(f"| {measure}: share right | " + " | ".join(_share(cv["scores"][n][measure]) for n in names) + " |")
+    for measure in _totals(cv["scores"][names[0]]):
+        lines.append(f"| {measure}: share right | " + " | ".join(_share(cv["scores"][n][measure]) for n in names) + " |")
     lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the cues were written after reading the seeds' "
               "relations: on those sections they are in-sample).", ""]
     lines += _relation_variants(rows)
@@ -389,18 +388,15 @@ def _int8_verdict(scores: dict) -> str:
                "outside the half-point budget, so `auto` does not pick int8 (`--precision int8` still runs it)."))
 
 
-def precisions() -> list[str]:
-    """Speed and load time beside LAC and F1 on both tests per precision and for the serving copy; the encoder
-    alone in ONNX Runtime."""
-    inference, onnx = load(INFERENCE[0]), load(ONNX[0])
-    scores = {"fp32": load(EVALUATION[0]), "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
-    lac = next(r for r in inference["results"] if r["variant"].startswith("lac"))["speed"]["chars_per_s"]
-    fast_bf16 = any(r.get("cpu_fast_bf16") for r in inference["results"])
-    names = {"fp32": "fp32", "int8": "int8", "bf16": "bf16", "onnx": "serving copy (`trim --onnx`): ONNX Runtime fp32"}
-    lines = [f"Precision and the serving copy (the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
-             f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'fp32'}; load "
-             f"average {inference['meta']['load_before'].split()[0]} before the run):", "",
-             "| variant | threads | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |",
+def _lac_rate(inference: dict) -> float:
+    return next(r for r in inference["results"] if r["variant"].startswith("lac"))["speed"]["chars_per_s"]
+
+
+def _variant_rows(inference: dict, scores: dict, names: dict[str, str]) -> list[str]:
+    """One row per variant of a bench/inference.py run (LAC is the yardstick, not a row): speed beside LAC
+    alone in the same run, load time, and micro F1 on both tests from the variant's evaluation file."""
+    lac = _lac_rate(inference)
+    lines = ["| variant | threads | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |",
              "|---|---|---|---|---|---|---|"]
     for run in inference["results"]:
         name = run["variant"].split("@")[0]
@@ -411,6 +407,20 @@ def precisions() -> list[str]:
                  if f1 else "not measured | not measured")
         lines.append(f"| {names.get(name, name)} | {run['torch_threads']} | {run['speed']['chars_per_s']:,.0f} | "
                      f"{run['speed']['chars_per_s'] / lac:.2f}× | {run['load_s']:.1f} | {cells} |")
+    return lines
+
+
+def precisions() -> list[str]:
+    """Speed and load time beside LAC and F1 on both tests per precision and for the serving copy; the encoder
+    alone in ONNX Runtime."""
+    inference, onnx = load(INFERENCE[0]), load(ONNX[0])
+    scores = {"fp32": load(EVALUATION[0]), "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
+    lac = _lac_rate(inference)
+    fast_bf16 = any(r.get("cpu_fast_bf16") for r in inference["results"])
+    names = {"onnx": "serving copy (`trim --onnx`): ONNX Runtime fp32"}
+    lines = [f"Precision and the serving copy (the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
+             f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'fp32'}; load "
+             f"average {inference['meta']['load_before'].split()[0]} before the run):", "", *_variant_rows(inference, scores, names)]
     lines += ["", "The variants ran in this order, each in a fresh process: the first load of each model directory "
                   f"(the one-thread rows) also reads its files into the page cache. Speed: the run of {inference['meta']['date']}, "
                   "with the model trained then; F1: the shipped model's evaluation files (below), the same recipe.", "",
@@ -432,19 +442,11 @@ def precisions_bf16() -> list[str]:
     inference = load(INFERENCE_BF16[0])
     scores = {"fp32": load(EVALUATION[0]), "bf16": load(EVALUATION_BF16[0]), "trimmed+bf16": load(EVALUATION_SERVE_BF16[0]),
               "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
-    lac = next(r for r in inference["results"] if r["variant"].startswith("lac"))["speed"]["chars_per_s"]
+    lac = _lac_rate(inference)
     names = {"trimmed+bf16": "serving copy, `auto` here: torch bf16, trimmed vocabulary", "onnx": "serving copy in ONNX Runtime fp32"}
     lines = [f"On a CPU with native bf16 (AVX512-BF16; {inference['meta']['machine']['Model name']}, 2 cores, load average "
-             f"{inference['meta']['load_before'].split()[0]} before the run), where `auto` picks bf16, two threads, the five raw seeds:", "",
-             "| variant | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro |", "|---|---|---|---|---|---|"]
-    for run in inference["results"]:
-        name = run["variant"].split("@")[0]
-        if name == "lac" or name not in scores:
-            continue
-        f1 = scores[name]
-        lines.append(f"| {names.get(name, name)} | {run['speed']['chars_per_s']:,.0f} | {run['speed']['chars_per_s'] / lac:.2f}× | "
-                     f"{run['load_s']:.1f} | {f1['test']['scores']['model']['micro']['f1']:.3f} | "
-                     f"{f1['province_test']['scores']['model']['micro']['f1']:.3f} |")
+             f"{inference['meta']['load_before'].split()[0]} before the run), where `auto` picks bf16, the five raw seeds:", "",
+             *_variant_rows(inference, scores, names)]
     return lines + ["", f"`{INFERENCE_BF16[1]}` → `bench/results/{INFERENCE_BF16[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
                         f"`{EVALUATION_BF16[1]}`, `{EVALUATION_SERVE_BF16[1]}` (int8 and ONNX rows: the files above)."]
 

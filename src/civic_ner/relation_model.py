@@ -201,39 +201,14 @@ class _Index:
         inside = {k for s in sec.spans for k in range(s.start + 1, s.end)}  # 滇池情，助学行 is one name
         self.clause_ends = [k for k, ch in enumerate(sec.text) if ch in CLAUSE_ENDS and k not in inside]
         self.text_length = len(sec.text)
-        self._kin: dict[tuple, list[tuple[int, float]]] = {}
-        self._summands: dict[tuple, set[int]] = {}
-        self._nearest_larger: dict[tuple, int | None] = {}
-        self._values: dict[int, dict[int, float]] = {}
+        self._kin: dict[tuple, _Kin] = {}
 
-    def kin(self, sec: _Section, k: int) -> list[tuple[int, float]]:
-        """:func:`_kin` of span k, computed once per label and unit (part_of candidates share them)."""
+    def kin(self, sec: _Section, k: int) -> "_Kin":
+        """The figures of span k's label and unit, gathered once per section (part_of candidates share them)."""
         key = (sec.spans[k].label, _unit_class(sec.text, sec.spans[k]))
         if key not in self._kin:
-            self._kin[key] = _kin(sec.text, sec.spans, k)
+            self._kin[key] = _Kin(_kin(sec.text, sec.spans, k), sec.para_of)
         return self._kin[key]
-
-    def summands(self, sec: _Section, kin: list[tuple[int, float]], whole: int) -> set[int]:
-        key = (id(kin), whole)
-        if key not in self._summands:
-            self._summands[key] = _summands(kin, whole, sec.para_of)
-        return self._summands[key]
-
-    def value(self, sec: _Section, kin: list[tuple[int, float]], k: int) -> float | None:
-        """The value of span k among ``kin`` (None when it is a rate or has none)."""
-        key = id(kin)
-        if key not in self._values:
-            self._values[key] = dict(kin)
-        return self._values[key].get(k)
-
-    def nearest_larger(self, kin: list[tuple[int, float]], part: int, after: bool) -> int | None:
-        """The first figure of ``kin`` larger than the one at ``part``, after it or before it."""
-        key = (id(kin), part, after)
-        if key not in self._nearest_larger:
-            value = dict(kin)[part]
-            side = [j for j, v in (kin if after else reversed(kin)) if v > value and (j > part if after else j < part)]
-            self._nearest_larger[key] = side[0] if side else None
-        return self._nearest_larger[key]
 
     def rank(self, spans: Sequence[Span], anchor: int, other: int) -> int:
         """How many entities of ``other``'s label lie closer to ``anchor`` than ``other`` does (capped
@@ -354,14 +329,39 @@ def _part_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[s
     if c.label != "part_of" or sec.spans[c.source].label not in NUMBERS:
         return {}
     kin = index.kin(sec, c.source)
-    f = {f"{r}sums_to_target={c.source in index.summands(sec, kin, c.target)}": 1.0}
-    part, whole = index.value(sec, kin, c.source), index.value(sec, kin, c.target)
+    f = {f"{r}sums_to_target={c.source in kin.summands(c.target)}": 1.0}
+    part, whole = kin.value.get(c.source), kin.value.get(c.target)
     if part is None or whole is None:
         return f
     after = c.target > c.source
-    f[f"{r}nearest_larger={index.nearest_larger(kin, c.source, after) == c.target}|after={after}"] = 1.0
+    f[f"{r}nearest_larger={kin.nearest_larger(c.source, after) == c.target}|after={after}"] = 1.0
     f[f"{r}share={_bin(int(100 * part / whole), (5, 30, 70, 99))}"] = 1.0
     return f
+
+
+class _Kin:
+    """The amounts (not rates) of one label and unit in a section, in text order, and what part_of
+    candidates ask of them: their values, the runs that add up to a whole, the nearest larger figure."""
+
+    def __init__(self, figures: list[tuple[int, float]], para_of: Sequence[int]) -> None:
+        self.figures, self.para_of = figures, para_of
+        self.value = dict(figures)
+        self._summands: dict[int, set[int]] = {}
+        self._nearest_larger: dict[tuple[int, bool], int | None] = {}
+
+    def summands(self, whole: int) -> set[int]:
+        if whole not in self._summands:
+            self._summands[whole] = _summands(self.figures, whole, self.para_of)
+        return self._summands[whole]
+
+    def nearest_larger(self, part: int, after: bool) -> int | None:
+        """The first figure larger than the one at ``part``, after it or before it."""
+        if (part, after) not in self._nearest_larger:
+            value = self.value[part]
+            side = (j for j, v in (self.figures if after else reversed(self.figures))
+                    if v > value and (j > part if after else j < part))
+            self._nearest_larger[part, after] = next(side, None)
+        return self._nearest_larger[part, after]
 
 
 def _kin(text: str, spans: Sequence[Span], k: int) -> list[tuple[int, float]]:

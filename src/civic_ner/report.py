@@ -171,6 +171,8 @@ def totals_agreement(records: list[Record], model: Any = None, found: list[list]
 TOTALS = (("program", "money"), ("program", "reached"), ("organization", "given"), ("organization", "reached"))
 """The totals an analyst reads: money spent in and people reached by each program, money given by and
 people reached by each organization."""
+TOTAL_NAMES = tuple(f"{kind} {measure}" for kind, measure in TOTALS)
+"""How :func:`totals_agreement` names them ("program money", ...)."""
 
 
 def _measure(profile, measure: str):
