@@ -65,6 +65,9 @@ PROVINCE_BASE = {"synthetic": True, "grounded": True, "consistency": True, "prob
                  "train_splits": ["train", "dev"]}
 """The shipped recipe of 0.2 (synthetic text, 12 probe epochs, 1 fine-tuning epoch) + the grounded corpus."""
 
+LAYERS_6 = "+grounded, 6 encoder layers"
+"""The recipe with the encoder cut to its first 6 of 12 layers (``encoder_layers: 6``)."""
+
 # Each recipe: overrides on top of configs/default.yaml + FINAL, and the seeds it runs (3 for the rows that
 # decide the default, 1 for the intermediate ablation rows). Order = priority.
 GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
@@ -95,6 +98,11 @@ GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
         ("+grounded", PROVINCE_BASE, (15,)),
         ("no grounded", {**PROVINCE_BASE, "grounded": False}, (15,)),
         ("+grounded 100", {**PROVINCE_BASE, "grounded_items": 100}, (13,)),
+    ],
+    # issue 23: a shallower encoder (the first 6 of its 12 layers) against the whole one, same folds and seeds
+    "layers": [
+        (name, overrides, (seed,)) for seed in SEEDS
+        for name, overrides in (("+grounded", PROVINCE_BASE), (LAYERS_6, {**PROVINCE_BASE, "encoder_layers": 6}))
     ],
     "smoke": [("smoke", {"probe_epochs": 1, "epochs": 1}, (13,))],
 }

@@ -19,7 +19,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from civic_ner.grounded import PROVINCES, held_out_reason, item_problems, read_items
+from civic_ner.grounded import held_out_reason, item_problems, read_items
+from civic_ner.places import PROVINCES
 from civic_ner.inline import InlineError, parse_inline
 from civic_ner.rules import disagreements as rule_disagreements
 

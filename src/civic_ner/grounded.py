@@ -11,11 +11,8 @@ import os
 import re
 from pathlib import Path
 
-PROVINCES = (
-    "北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江",
-    "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆",
-    "四川", "贵州", "云南", "西藏", "陕西", "甘肃", "青海", "宁夏", "新疆",
-)
+from .places import PROVINCES
+
 SEED_PROVINCE = "山东"
 TEST_PROVINCES = ("黑龙江", "天津", "江苏", "河南", "广东", "贵州", "陕西", "新疆")
 """Held out whole: no training split, dev or recipe choice reads text of these provinces (the old

@@ -206,7 +206,7 @@ def _prepare(config: TrainConfig, train: Sequence[Example], written: Sequence[Ex
     set_seed(config.seed)
     device = pick_device(config.device)
     tokenizer = load_tokenizer(config.model)
-    encoder = load_encoder_model(config.model)
+    encoder = load_encoder_model(config.model, config.encoder_layers)
     pieces_encoder = unit_encoder(tokenizer, config.tokenization)
     weighted: list[tuple[Example, float]] = [(p, 1.0) for ex in train for p in training_pieces(ex, config.piece_chars)]
     weighted += [(p, config.synthetic_weight) for ex in written for p in training_pieces(ex, config.piece_chars)]
