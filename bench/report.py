@@ -42,6 +42,13 @@ EVALUATION_BF16 = ("evaluate_default_bf16.json", "python evaluate.py --model run
 EVALUATION_SERVE_BF16 = ("evaluate_serve_bf16.json", "python evaluate.py --model runs/default/model-serve --precision bf16 "
                          "--no-baselines --threads 1 --json bench/results/evaluate_serve_bf16.json")
 """bf16 on both tests, as trained and as the serving copy runs it on a bf16 CPU (torch weights, trimmed vocabulary)."""
+TWELVE_LAYERS = {name: name.replace(".json", "_12layers.json") for name in (
+    EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0], INFERENCE_BF16[0])}
+"""The same files for the 12-layer model shipped before ``encoder_layers: 6`` (the evaluations made by the same
+commands then, kept under these names; the speed file by ``INFERENCE_12``): the tables measured with it read its F1."""
+INFERENCE_12 = ("python bench/inference.py --model runs/layers12/model --variants bf16@2t,lac --repeats 5 "
+                "--json bench/results/inference_amd_bf16_12layers.json")
+"""The 12-layer model (``runs/default`` before, moved to ``runs/layers12``) beside LAC, after the 6-layer run."""
 ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
         "--json bench/results/onnx_encoder.json")
 """The encoder alone in torch and in ONNX Runtime, fp32 and int8, on the windows of the raw seeds."""
@@ -70,7 +77,9 @@ _RULE_TITLES = (
     ("facilities", "the facility drop"), ("series", "the series completion"),
     ("particles", "the leading particle cut"), ("known-names", "the known names before generic nouns"),
 )
-"""Each span rule of ``civic_ner.span_rules.SPAN_RULES`` and how its ablation row names it."""
+"""Each span rule of ``civic_ner.span_rules.SPAN_RULES`` measured on the earlier grid, and how its ablation row
+names it."""
+
 _RULE_ROWS = tuple(
     (f"without {title}", f"cv_province_without_{rule.replace('-', '_')}.json",
      f"{_SUMMARIZE} --span-rules no-{rule} --consistency-labels PROGRAM "
@@ -112,7 +121,9 @@ CRF_ROWS = (
     ("quotes + rules + LAC, no learning", "cv/signals/cv.json", "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline signals -o bench/results/cv/signals"),
 )
 """Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
-SHIPPED_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
+SHIPPED_CV = ("+grounded, 6 encoder layers + feature CRF x0.5", "parts_without_consistency")
+"""The row of the encoder-depth grid (``LAYERS``) that is the shipped recipe."""
+EARLIER_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
 RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
                      "--gbt-min-count 100 --json bench/results/relations_cv_variants.json")
@@ -144,6 +155,11 @@ SCALE_SERVE = ("scale_serve.json", "python bench/scale.py --model runs/default/m
 SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
               "--json bench/results/scale_1000.json")
 """1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
+_LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples.json --folds 3 "
+           "--consistency-labels PROGRAM")
+LAYERS = ("cv_layers.json", f"{_LAYERS} --span-rules --json bench/results/cv_layers.json")
+"""The whole encoder against its first 6 layers, rerun on today's corpus (adjudicated gold), same folds and seeds;
+runs: `bench/cv_grid.py run --examples runs/grid/examples.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
 CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
              "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
 """The shipped recipe's errors on CV by province (grounded sections of the held-out training provinces)."""
@@ -173,7 +189,7 @@ def _row(name: str, scores: dict, seeds: str = "", std: bool = False) -> str:
 
 def headline() -> list[str]:
     """The shipped model: seeds' test, held-out provinces' test, CV, side by side."""
-    evaluation, grid = load(EVALUATION[0]), load(GRID[0])
+    evaluation, grid = load(EVALUATION[0]), load(LAYERS[0])
     test, provinces = evaluation["test"]["scores"]["model"], evaluation["province_test"]["scores"]["model"]
     row, variant = SHIPPED_CV
     cv = grid[row][variant]
@@ -190,7 +206,7 @@ def headline() -> list[str]:
         _row(f"CV by province: held-out training provinces ({scope})", cv["provinces"], std=True),
         _row(f"CV: held-out seed sections ({scope})", cv["seeds"], std=True),
         "",
-        f"Files: `bench/results/{EVALUATION[0]}` (`{EVALUATION[1]}`), `bench/results/{GRID[0]}` (`{GRID[1]}`), "
+        f"Files: `bench/results/{EVALUATION[0]}` (`{EVALUATION[1]}`), `bench/results/{LAYERS[0]}` (`{LAYERS[1]}`), "
         f"CV row “{row}”{' without document consistency' if variant.endswith('consistency') else ''}.",
     ]
 
@@ -232,7 +248,7 @@ def ablation() -> list[str]:
             parts = table[variant]
             lines.append(_row(name + suffix, parts["provinces"], str(len(table["seeds"])), std=True)
                          + f" {_f1(parts['seeds']['micro'], True)} |")
-    row, variant = SHIPPED_CV
+    row, variant = EARLIER_CV
     for name, table in load(GRID_100[0]).items():
         if name.endswith(row.removeprefix("+grounded")):  # the shipped mix of the 100-item runs
             parts = table[variant]
@@ -251,6 +267,32 @@ def ablation() -> list[str]:
     lines += [f"- +grounded (100 items): `{GRID_100[1]}`"]
     lines += ["", "The others:"]
     lines += [f"- {name}: `{command}` → `bench/results/{file}`" for name, file, command in CRF_ROWS]
+    return lines
+
+
+def encoder_depth() -> list[str]:
+    """The CV that chose the encoder's depth (and the feature CRF's weight again) on today's corpus, then the two
+    depths as shipped: speed beside LAC and F1 on both tests."""
+    lines = ["| recipe (CV by province, 3 folds, today's corpus) | seeds | held-out provinces micro | ORG | PROGRAM | "
+             "MONEY | COUNT | seed sections micro |", "|---|---|---|---|---|---|---|---|"]
+    for name, table in load(LAYERS[0]).items():
+        parts = table["parts_without_consistency"]
+        lines.append(_row(name, parts["provinces"], str(len(table["seeds"])), std=True) + f" {_f1(parts['seeds']['micro'], True)} |")
+    lines += ["", f"`{LAYERS[1]}`.", "",
+              "The two depths as shipped (trained on all the training text, seed 13), bf16 with two threads on the CPU "
+              "with native bf16, each run beside LAC alone:", "",
+              "| encoder | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro | PROGRAM |",
+              "|---|---|---|---|---|---|---|"]
+    for title, speed_file, f1_file in (("12 layers (shipped before)", TWELVE_LAYERS[INFERENCE_BF16[0]], TWELVE_LAYERS[EVALUATION[0]]),
+                                       ("**6 layers (shipped)**", INFERENCE_BF16[0], EVALUATION[0])):
+        inference, scores = load(speed_file), load(f1_file)
+        run = next(r for r in inference["results"] if r["variant"] == "bf16@2t")
+        province = scores["province_test"]["scores"]["model"]
+        lines.append(f"| {title} | {run['speed']['chars_per_s']:,.0f} | {run['speed']['chars_per_s'] / _lac_rate(inference):.2f}× | "
+                     f"{run['load_s']:.1f} | {_f1(scores['test']['scores']['model']['micro'])} | {_f1(province['micro'])} | "
+                     f"{_f1(province['PROGRAM'])} |")
+    lines += ["", f"`{INFERENCE_12}`; `{INFERENCE_BF16[1]}`; F1: `bench/results/{TWELVE_LAYERS[EVALUATION[0]]}` (the "
+                  f"12-layer model, `{EVALUATION[1]}` then) and `bench/results/{EVALUATION[0]}`."]
     return lines
 
 
@@ -308,7 +350,7 @@ def relations() -> list[str]:
         lines.append(f"| {row} | " + " | ".join(_f1(cv["scores"][n][row], True) for n in names) + " |")
     for measure in _totals(cv["scores"][names[0]]):
         lines.append(f"| {measure}: share right | " + " | ".join(_share(cv["scores"][n][measure]) for n in names) + " |")
-    lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the cues were written after reading the seeds' "
+    lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the encoder-vector rows read the 12-layer model shipped then; the cues were written after reading the seeds' "
               "relations: on those sections they are in-sample).", ""]
     lines += _relation_variants(rows)
     lines += ["",
@@ -408,12 +450,12 @@ def speed() -> list[str]:
     return lines
 
 
-def _int8_verdict(scores: dict) -> str:
+def _int8_verdict(scores: dict, model: str = "the shipped model") -> str:
     """Whether int8 keeps F1 within the half-point budget on both tests (the rule for `auto`)."""
     delta = {split: 100 * (scores["int8"][split]["scores"]["model"]["micro"]["f1"]
                            - scores["fp32"][split]["scores"]["model"]["micro"]["f1"]) for split in ("test", "province_test")}
     within = all(d >= -0.5 for d in delta.values())
-    return (f"int8 against fp32, the shipped model: {delta['test']:+.1f} points on the seeds' test, "
+    return (f"int8 against fp32, {model}: {delta['test']:+.1f} points on the seeds' test, "
             f"{delta['province_test']:+.1f} on the held-out provinces: "
             + ("within the half-point budget on both." if within else
                "outside the half-point budget, so `auto` does not pick int8 (`--precision int8` still runs it)."))
@@ -445,20 +487,22 @@ def precisions() -> list[str]:
     """Speed and load time beside LAC and F1 on both tests per precision and for the serving copy; the encoder
     alone in ONNX Runtime."""
     inference, onnx = load(INFERENCE[0]), load(ONNX[0])
-    scores = {"fp32": load(EVALUATION[0]), "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
+    scores = {"fp32": load(TWELVE_LAYERS[EVALUATION[0]]), "int8": load(TWELVE_LAYERS[EVALUATION_INT8[0]]),
+              "onnx": load(TWELVE_LAYERS[EVALUATION_SERVE[0]])}
     lac = _lac_rate(inference)
     fast_bf16 = any(r.get("cpu_fast_bf16") for r in inference["results"])
     names = {"onnx": "serving copy (`trim --onnx`): ONNX Runtime fp32"}
-    lines = [f"Precision and the serving copy (the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
+    lines = [f"Precision and the serving copy, the 12-layer model (the five raw seeds, {inference['meta']['chars']:,} chars; this CPU "
              f"{'has' if fast_bf16 else 'has no'} native bf16, so `auto` picks {'bf16' if fast_bf16 else 'fp32'}; load "
              f"average {inference['meta']['load_before'].split()[0]} before the run):", "", *_variant_rows(inference, scores, names)]
     lines += ["", "The variants ran in this order, each in a fresh process: the first load of each model directory "
                   f"(the one-thread rows) also reads its files into the page cache. Speed: the run of {inference['meta']['date']}, "
-                  "with the model trained then; F1: the shipped model's evaluation files (below), the same recipe.", "",
+                  "with the model trained then; F1: the 12-layer model's evaluation files, the same recipe.", "",
               f"`{INFERENCE[1]}` → `bench/results/{INFERENCE[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
-                  f"`bench/results/{EVALUATION[0]}`, `{EVALUATION_INT8[1]}` → `bench/results/{EVALUATION_INT8[0]}`, "
-                  f"`{EVALUATION_SERVE[1]}` → `bench/results/{EVALUATION_SERVE[0]}`.", "",
-              _int8_verdict(scores), "",
+                  f"`bench/results/{TWELVE_LAYERS[EVALUATION[0]]}`, `bench/results/{TWELVE_LAYERS[EVALUATION_INT8[0]]}`, "
+                  f"`bench/results/{TWELVE_LAYERS[EVALUATION_SERVE[0]]}` (the commands of the files without `_12layers`, "
+                  "run then).", "",
+              _int8_verdict(scores, "the 12-layer model"), "",
               f"The encoder alone in ONNX Runtime ({onnx['chars']:,} chars of the raw seeds in {onnx['batches']} batches, one thread, "
               f"load average {onnx['meta']['load_before'][0]:.1f}):", "",
               "| encoder | ready in s | chars/s | cosine to torch fp32 |", "|---|---|---|---|"]
@@ -475,11 +519,14 @@ def precisions_bf16() -> list[str]:
               "int8": load(EVALUATION_INT8[0]), "onnx": load(EVALUATION_SERVE[0])}
     lac = _lac_rate(inference)
     names = {"trimmed+bf16": "serving copy, `auto` here: torch bf16, trimmed vocabulary", "onnx": "serving copy in ONNX Runtime fp32"}
-    lines = [f"On a CPU with native bf16 (AVX512-BF16; {inference['meta']['machine']['Model name']}, 2 cores, load average "
+    lines = [f"The shipped model on a CPU with native bf16 (AVX512-BF16; {inference['meta']['machine']['Model name']}, 2 cores, load average "
              f"{inference['meta']['load_before'].split()[0]} before the run), where `auto` picks bf16, the five raw seeds:", "",
              *_variant_rows(inference, scores, names)]
     return lines + ["", f"`{INFERENCE_BF16[1]}` → `bench/results/{INFERENCE_BF16[0]}` (LAC alone {lac:,.0f} chars/s); F1: "
-                        f"`{EVALUATION_BF16[1]}`, `{EVALUATION_SERVE_BF16[1]}` (int8 and ONNX rows: the files above)."]
+                        f"`{EVALUATION[1]}`, `{EVALUATION_BF16[1]}`, `{EVALUATION_INT8[1]}`, `{EVALUATION_SERVE[1]}`, "
+                        f"`{EVALUATION_SERVE_BF16[1]}`.", "", _int8_verdict(scores) + " (`auto` picks bf16 on this CPU, "
+                        "where int8 is no faster; on CPUs without native bf16 it still picks fp32: int8's speed with the "
+                        "6-layer model has not been measured there.)"]
 
 
 def training() -> list[str]:
@@ -505,13 +552,19 @@ def training() -> list[str]:
 def block() -> str:
     parts = [headline(), ["", "Per province, held-out provinces' test:", ""], per_province(),
              ["", "Baselines on the same spans:", ""], baselines(),
-             ["", "Ablation, every row on the same units, the 3 province folds (network rows: mean ± std over the "
-                  "seeds their column counts; the feature CRF is deterministic):", ""], ablation(),
+             ["", "Encoder depth, the CV that chose today's default, rerun on today's corpus (adjudicated gold; every "
+                  "row the same 3 folds and 3 seeds, the span rules applied, no document consistency):", ""], encoder_depth(),
+             ["", "Ablation on the earlier grid (the 12-layer recipe, on the training provinces' gold before adjudication; "
+                  "every row on the same units, the 3 province folds; network rows: mean ± std over the seeds their column "
+                  "counts; the feature CRF is deterministic):", ""], ablation(),
              [""], cv_errors(),
              ["", "Relations:", ""], relations(),
              ["", "Organization names (one name per organization):", ""], aliases(),
-             ["", "Serving (Label Studio ML backend):", ""], serving(),
-             ["", "Speed and scale:", ""], speed(), [""], precisions(), [""], precisions_bf16(),
+             ["", "Serving (Label Studio ML backend), the 12-layer model shipped before `encoder_layers: 6`:", ""], serving(),
+             ["", "Speed and scale. The profile, the scale runs and the first precision table were measured with the "
+                  "12-layer model shipped before `encoder_layers: 6` (twice the encoder layers of the shipped one; the "
+                  "table on the CPU with native bf16 and the encoder-depth table measure the shipped 6-layer model):", ""],
+             speed(), [""], precisions(), [""], precisions_bf16(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)
 

@@ -402,6 +402,7 @@ def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
     return (
         f"# civic-ner model `{config.name}`\n\n"
         f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
+        f"{f'(its first {config.encoder_layers} layers) ' if config.encoder_layers else ''}"
         f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
         f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
         f"{' and document-level consistency (' + ', '.join(config.consistency_labels) + ')' if config.consistency else ''}.\n\n"
