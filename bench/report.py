@@ -44,11 +44,13 @@ EVALUATION_SERVE_BF16 = ("evaluate_serve_bf16.json", "python evaluate.py --model
 """bf16 on both tests, as trained and as the serving copy runs it on a bf16 CPU (torch weights, trimmed vocabulary)."""
 TWELVE_LAYERS = {name: name.replace(".json", "_12layers.json") for name in (
     EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0], INFERENCE_BF16[0])}
-"""The same files for the 12-layer model shipped before ``encoder_layers: 6`` (the evaluations made by the same
-commands then, kept under these names; the speed file by ``INFERENCE_12``): the tables measured with it read its F1."""
-INFERENCE_12 = ("python bench/inference.py --model runs/layers12/model --variants bf16@2t,lac --repeats 5 "
-                "--json bench/results/inference_amd_bf16_12layers.json")
-"""The 12-layer model (``runs/default`` before, moved to ``runs/layers12``) beside LAC, after the 6-layer run."""
+TWELVE_LAYERS["training.json"] = "training_12layers.json"
+"""The same files for the 12-layer model shipped before ``encoder_layers: 6``, made by the same commands then (when
+``runs/default`` held it; it is ``runs/layers12`` now) and kept under these names: the tables measured with it read
+its F1."""
+INFERENCE_12 = ("inference_layers12_rerun.json", "python bench/inference.py --model runs/layers12/model --variants "
+                "bf16@2t,lac --repeats 5 --json bench/results/inference_layers12_rerun.json")
+"""The 12-layer model beside LAC again, right after the 6-layer model's run in this session."""
 ONNX = ("onnx_encoder.json", "OMP_NUM_THREADS=1 python bench/onnx_encoder.py --model runs/default/model --repeats 2 "
         "--json bench/results/onnx_encoder.json")
 """The encoder alone in torch and in ONNX Runtime, fp32 and int8, on the windows of the raw seeds."""
@@ -122,9 +124,9 @@ CRF_ROWS = (
 )
 """Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
 SHIPPED_CV = ("+grounded, 6 encoder layers + feature CRF x0.5", "parts_without_consistency")
-"""The row of the encoder-depth grid (``LAYERS``) that is the shipped recipe."""
+"""The row of the encoder-depth grid (``LAYERS``) that is the shipped recipe (tests/test_results.py ties it to the config)."""
 EARLIER_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
-"""The grid row (and variant) that is the shipped recipe: chosen on this CV, see bench/RESULTS.md."""
+"""The 12-layer recipe's row of the earlier grid, which the span-rule and lexicon ablations were measured on."""
 RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
                      "--gbt-min-count 100 --json bench/results/relations_cv_variants.json")
 """Other relation models on the same CV: extra features, conjunctions, gradient-boosted trees (not shipped),
@@ -132,16 +134,17 @@ and the shipped model without one group of its features at a time (their ablatio
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vectors runs/default/model --pretrained-control "
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
-rows read the shipped model: its encoder was fine-tuned on these sections; the pretrained row is the clean control)."""
+rows read the 12-layer model shipped then: its encoder was fine-tuned on these sections; the pretrained row is the clean
+control)."""
 ALIASES = ("aliases.json", "PYTHONPATH=src python bench/aliases.py")
 """One name per organization: the resolver's same-organization decisions against hand-judged groups."""
 ALIAS_SAMPLES = {
     "development": "seed bulletins (the resolver was written on them)",
-    "held_out": "synthetic, 40 documents",
-    "held_out_2": "synthetic, 30 more",
-    "held_out_provinces": "held-out provinces' test, 119 documents",
-    "held_out_grounded": "grounded training provinces, 60 documents",
-    "held_out_grounded_2": "grounded training provinces, 60 more",
+    "held_out": "synthetic, first sample",
+    "held_out_2": "synthetic, second sample",
+    "held_out_provinces": "held-out provinces' test",
+    "held_out_grounded": "grounded training provinces, first sample",
+    "held_out_grounded_2": "grounded training provinces, second sample",
 }
 SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/model --threads 1 --json bench/results/serve_load.json")
 """The Label Studio ML backend (`civic-ner serve`) under load: a burst of concurrent /predict calls, memory over many."""
@@ -155,14 +158,15 @@ SCALE_SERVE = ("scale_serve.json", "python bench/scale.py --model runs/default/m
 SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
               "--json bench/results/scale_1000.json")
 """1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
-_LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples.json --folds 3 "
-           "--consistency-labels PROGRAM")
+_LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples-2026-12-07.json "
+           "--folds 3 --consistency-labels PROGRAM")
 LAYERS = ("cv_layers.json", f"{_LAYERS} --span-rules --json bench/results/cv_layers.json")
 """The whole encoder against its first 6 layers, rerun on today's corpus (adjudicated gold), same folds and seeds;
-runs: `bench/cv_grid.py run --examples runs/grid/examples.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
+runs: `bench/cv_grid.py export --out runs/grid/examples-2026-12-07.json` (today's adjudicated gold), then `bench/cv_grid.py
+run --examples runs/grid/examples-2026-12-07.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
 CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
              "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
-"""The shipped recipe's errors on CV by province (grounded sections of the held-out training provinces)."""
+"""The 12-layer recipe's errors on the earlier CV by province (grounded sections of the held-out training provinces)."""
 TRAINING = ("training.json", "python bench/training.py --config configs/default.yaml --output-dir runs/default")
 """`make train`'s training (torch's default threads: one per core), wall time and peak memory."""
 LSTM_HEAD = ("lstm_head.json", "python bench/lstm_head.py --json bench/results/lstm_head.json")
@@ -185,6 +189,13 @@ def _f1(cell: dict, std: bool = False) -> str:
 def _row(name: str, scores: dict, seeds: str = "", std: bool = False) -> str:
     cells = [_f1(scores["micro"], std), *(_f1(scores[label]) for label in LABELS)]
     return f"| {name} |{f' {seeds} |' if seeds else ''} " + " | ".join(cells) + " |"
+
+
+def _cv_row(name: str, table: dict, variant: str) -> str:
+    """One CV row: held-out provinces (mean ± std over seeds, per label) and the seed sections' micro."""
+    parts = table[variant]
+    return (_row(name, parts["provinces"], str(len(table["seeds"])), std=True)
+            + f" {_f1(parts['seeds']['micro'], True)} |")
 
 
 def headline() -> list[str]:
@@ -245,19 +256,13 @@ def ablation() -> list[str]:
         for variant, suffix in (("parts_without_consistency", ""), ("parts", ", document consistency (PROGRAM)")):
             if variant not in table:
                 continue
-            parts = table[variant]
-            lines.append(_row(name + suffix, parts["provinces"], str(len(table["seeds"])), std=True)
-                         + f" {_f1(parts['seeds']['micro'], True)} |")
+            lines.append(_cv_row(name + suffix, table, variant))
     row, variant = EARLIER_CV
     for name, table in load(GRID_100[0]).items():
         if name.endswith(row.removeprefix("+grounded")):  # the shipped mix of the 100-item runs
-            parts = table[variant]
-            lines.append(_row(name.replace("+grounded 100", "+grounded (100 items)"), parts["provinces"],
-                              str(len(table["seeds"])), std=True) + f" {_f1(parts['seeds']['micro'], True)} |")
+            lines.append(_cv_row(name.replace("+grounded 100", "+grounded (100 items)"), table, variant))
     for label, file, _ in GRID_VARIANTS:
-        other = load(file)[row]
-        lines.append(_row(f"{row}, {label}", other[variant]["provinces"], str(len(other["seeds"])), std=True)
-                     + f" {_f1(other[variant]['seeds']['micro'], True)} |")
+        lines.append(_cv_row(f"{row}, {label}", load(file)[row], variant))
     for name, file, _ in CRF_ROWS:
         result = load(file)
         parts = result["parts"]
@@ -276,30 +281,32 @@ def encoder_depth() -> list[str]:
     lines = ["| recipe (CV by province, 3 folds, today's corpus) | seeds | held-out provinces micro | ORG | PROGRAM | "
              "MONEY | COUNT | seed sections micro |", "|---|---|---|---|---|---|---|---|"]
     for name, table in load(LAYERS[0]).items():
-        parts = table["parts_without_consistency"]
-        lines.append(_row(name, parts["provinces"], str(len(table["seeds"])), std=True) + f" {_f1(parts['seeds']['micro'], True)} |")
+        lines.append(_cv_row(name, table, "parts_without_consistency"))
     lines += ["", f"`{LAYERS[1]}`.", "",
               "The two depths as shipped (trained on all the training text, seed 13), bf16 with two threads on the CPU "
               "with native bf16, each run beside LAC alone:", "",
               "| encoder | chars/s | × LAC alone (same run) | load s | seeds' test micro | held-out provinces micro | PROGRAM |",
               "|---|---|---|---|---|---|---|"]
-    for title, speed_file, f1_file in (("12 layers (shipped before)", TWELVE_LAYERS[INFERENCE_BF16[0]], TWELVE_LAYERS[EVALUATION[0]]),
-                                       ("**6 layers (shipped)**", INFERENCE_BF16[0], EVALUATION[0])):
+    for title, speed_file, f1_file in (
+            ("12 layers (shipped before), the earlier session's run", TWELVE_LAYERS[INFERENCE_BF16[0]], TWELVE_LAYERS[EVALUATION[0]]),
+            ("12 layers, rerun after the 6-layer run", INFERENCE_12[0], TWELVE_LAYERS[EVALUATION[0]]),
+            ("**6 layers (shipped)**", INFERENCE_BF16[0], EVALUATION[0])):
         inference, scores = load(speed_file), load(f1_file)
         run = next(r for r in inference["results"] if r["variant"] == "bf16@2t")
         province = scores["province_test"]["scores"]["model"]
         lines.append(f"| {title} | {run['speed']['chars_per_s']:,.0f} | {run['speed']['chars_per_s'] / _lac_rate(inference):.2f}× | "
                      f"{run['load_s']:.1f} | {_f1(scores['test']['scores']['model']['micro'])} | {_f1(province['micro'])} | "
                      f"{_f1(province['PROGRAM'])} |")
-    lines += ["", f"`{INFERENCE_12}`; `{INFERENCE_BF16[1]}`; F1: `bench/results/{TWELVE_LAYERS[EVALUATION[0]]}` (the "
-                  f"12-layer model, `{EVALUATION[1]}` then) and `bench/results/{EVALUATION[0]}`."]
+    lines += ["", f"`bench/results/{TWELVE_LAYERS[INFERENCE_BF16[0]]}` (`{INFERENCE_BF16[1]}` then); `{INFERENCE_12[1]}`; "
+                  f"`{INFERENCE_BF16[1]}`; F1: `bench/results/{TWELVE_LAYERS[EVALUATION[0]]}` (`{EVALUATION[1]}` then) and "
+                  f"`bench/results/{EVALUATION[0]}`."]
     return lines
 
 
 def cv_errors() -> list[str]:
     d = load(CV_ERRORS[0])
     kinds = ("missed", "spurious", "boundary")
-    lines = [f"What the shipped recipe still gets wrong on CV by province ({d['sections']} grounded sections of the held-out "
+    lines = [f"What the 12-layer recipe still got wrong on the earlier CV by province ({d['sections']} grounded sections of the held-out "
              f"training provinces, seed {d['seed']}, span rules; each label on its own, so a wrong type is a miss of one "
              "label and a spurious span of the other):", "",
              "| label | gold | correct | " + " | ".join(kinds) + " |", "|---|---|---|" + "---|" * len(kinds)]
@@ -378,8 +385,6 @@ def aliases() -> list[str]:
     lines = ["| sample | documents | gold pairs | resolver P | R | F1 | first run on it: P / R | two annotators agree (F1) |",
              "|---|---|---|---|---|---|---|---|"]
     for key, title in ALIAS_SAMPLES.items():
-        if key not in data:
-            continue
         now, run = data[key]["resolver"]["different_names"], first.get(key)
         first_run = f"{run['precision']:.3f} / {run['recall']:.3f}" if run else "–" if key == "development" else "this run"
         agree = f"{agreement[key]['f1']:.3f}" if key in agreement else "– (one pass)"
@@ -412,7 +417,7 @@ def speed() -> list[str]:
     scales = [(load(SCALE[0]), "as trained"), (load(SCALE_SERVE[0]), "serving copy"), (load(SCALE_1000[0]), "serving copy")]
     names = list(prof["inputs"])
     precision = prof.get("precision", "fp32")
-    lines = [f"Profile of the shipped path (precision {precision}"
+    lines = [f"Profile of the shipped path with the 12-layer model (precision {precision}"
              + (", as `--precision int8` runs it; `auto` runs fp32 on this CPU, where the encoder's share is larger"
                 if precision == "int8" else "") + f", {prof['torch_threads']} torch thread, "
              f"{prof['cpu_count']} cores at load "
@@ -561,9 +566,10 @@ def block() -> str:
              ["", "Relations:", ""], relations(),
              ["", "Organization names (one name per organization):", ""], aliases(),
              ["", "Serving (Label Studio ML backend), the 12-layer model shipped before `encoder_layers: 6`:", ""], serving(),
-             ["", "Speed and scale. The profile, the scale runs and the first precision table were measured with the "
-                  "12-layer model shipped before `encoder_layers: 6` (twice the encoder layers of the shipped one; the "
-                  "table on the CPU with native bf16 and the encoder-depth table measure the shipped 6-layer model):", ""],
+             ["", "Speed and scale. The profile, the scale runs, the first precision table and the encoder alone in ONNX "
+                  "Runtime were measured with the 12-layer model shipped before `encoder_layers: 6` (their commands name "
+                  "`runs/default/model`, which held it then; it is `runs/layers12/model` now); the table on the CPU with "
+                  "native bf16 and the encoder-depth table measure the shipped 6-layer model:", ""],
              speed(), [""], precisions(), [""], precisions_bf16(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)

@@ -13,7 +13,7 @@ def _report():
 
 def test_every_result_file_named_by_the_report_exists():
     report = _report()
-    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.ALIASES[0], *report.TWELVE_LAYERS.values(), report.LAYERS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.SCALE_1000[0], report.TRAINING[0], report.LSTM_HEAD[0],
+    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.ALIASES[0], *report.TWELVE_LAYERS.values(), report.INFERENCE_12[0], report.LAYERS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.SCALE_1000[0], report.TRAINING[0], report.LSTM_HEAD[0],
              report.EVALUATION_INT8[0], report.EVALUATION_SERVE[0], report.INFERENCE[0], report.INFERENCE_BF16[0],
              report.EVALUATION_BF16[0], report.EVALUATION_SERVE_BF16[0], report.ONNX[0], report.CV_ERRORS[0],
              *(file for _, file, _ in report.GRID_VARIANTS), *(file for _, file, _ in report.CRF_ROWS)]
@@ -55,3 +55,15 @@ def test_a_document_pasted_twice_is_refused():
     text = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
     with pytest.raises(SystemExit, match="more than one"):
         report.replace_block(text + text, report.block(), "RESULTS.md")
+
+
+def test_the_headline_cv_row_is_the_shipped_config():
+    """The CV row beside the tests must be the recipe configs/default.yaml trains (depth and CRF weight)."""
+    from civic_ner.config import load_config
+
+    report = _report()
+    config = load_config(report.ROOT / "configs" / "default.yaml")
+    row = report.SHIPPED_CV[0]
+    assert row in report.load(report.LAYERS[0])
+    assert (f"{config.encoder_layers} encoder layers" in row) == bool(config.encoder_layers)
+    assert row.endswith(f"feature CRF x{config.crf_ensemble}")

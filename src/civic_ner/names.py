@@ -61,6 +61,9 @@ _LEAGUE = (  # the Communist Youth League committee of a place, in its usual spe
     re.compile(r"^(?P<place>.*?)(?P<level>省|市|州|县|区)?团委$"),
     re.compile(r"^(?P<place>.+?)共青团$"),
 )
+_LEAGUE_PLACED = 3
+"""The first patterns of ``_LEAGUE`` name the place and its level themselves (团东城区委, 朝阳团区委): a document's
+places are read from those."""
 _OWN_NAME = ("大学", "学院", "日报", "晚报", "电台", "电视", "广播", "网", "新闻")
 """济南大学 is no 济南市大学: after a place's stem these words make the name its own."""
 _COMPANY_SUFFIX = re.compile(r"(?:股份有限公司|有限责任公司|有限公司)$")
@@ -221,7 +224,7 @@ def document_places(names: Iterable[str]) -> dict[str, str]:
     counts: Counter[str] = Counter()
     for name in names:  # a Counter keeps first-seen order: ties go to the place named first (the headline's)
         cleaned = _clean(name)
-        league = next((m for p in _LEAGUE[:3] if (m := p.match(cleaned))), None)
+        league = next((m for p in _LEAGUE[:_LEAGUE_PLACED] if (m := p.match(cleaned))), None)
         if league and league.group("place") and league.group("level"):
             counts[_specific(league.group("place") + league.group("level"))] += 1
             continue
