@@ -67,6 +67,8 @@ PROVINCE_BASE = {"synthetic": True, "grounded": True, "consistency": True, "prob
 
 LAYERS_6 = "+grounded, 6 encoder layers"
 """The recipe with the encoder cut to its first 6 of 12 layers (``encoder_layers: 6``)."""
+LAYERS_4 = "+grounded, 4 encoder layers"
+"""And to its first 4 (run after 6 was chosen: a row for the next choice)."""
 
 # Each recipe: overrides on top of configs/default.yaml + FINAL, and the seeds it runs (3 for the rows that
 # decide the default, 1 for the intermediate ablation rows). Order = priority.
@@ -102,7 +104,8 @@ GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
     # issue 23: a shallower encoder (the first 6 of its 12 layers) against the whole one, same folds and seeds
     "layers": [
         (name, overrides, (seed,)) for seed in SEEDS
-        for name, overrides in (("+grounded", PROVINCE_BASE), (LAYERS_6, {**PROVINCE_BASE, "encoder_layers": 6}))
+        for name, overrides in (("+grounded", PROVINCE_BASE), (LAYERS_6, {**PROVINCE_BASE, "encoder_layers": 6}),
+                                (LAYERS_4, {**PROVINCE_BASE, "encoder_layers": 4}))
     ],
     "smoke": [("smoke", {"probe_epochs": 1, "epochs": 1}, (13,))],
 }
