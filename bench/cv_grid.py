@@ -69,6 +69,10 @@ LAYERS_6 = "+grounded, 6 encoder layers"
 """The recipe with the encoder cut to its first 6 of 12 layers (``encoder_layers: 6``)."""
 LAYERS_4 = "+grounded, 4 encoder layers"
 """And to its first 4 (run after 6 was chosen: a row for the next choice)."""
+LAYERS_6_EPOCHS_2 = "+grounded, 6 encoder layers, 2 fine-tuning epochs"
+"""The 6-layer recipe fine-tuned twice as long."""
+LAYERS_6_LR_5E5 = "+grounded, 6 encoder layers, fine-tuning rate 5e-5"
+"""The 6-layer recipe fine-tuned at 2.5 times the rate, for one epoch."""
 
 # Each recipe: overrides on top of configs/default.yaml + FINAL, and the seeds it runs (3 for the rows that
 # decide the default, 1 for the intermediate ablation rows). Order = priority.
@@ -107,11 +111,38 @@ GRIDS: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
         for name, overrides in (("+grounded", PROVINCE_BASE), (LAYERS_6, {**PROVINCE_BASE, "encoder_layers": 6}),
                                 (LAYERS_4, {**PROVINCE_BASE, "encoder_layers": 4}))
     ],
+    # issues 18 and 23: how much the shipped 6-layer encoder is fine-tuned (same folds and seeds as "layers")
+    "fine-tuning": [
+        (name, {**PROVINCE_BASE, "encoder_layers": 6, **overrides}, (seed,)) for seed in SEEDS
+        for name, overrides in ((LAYERS_6_EPOCHS_2, {"epochs": 2}), (LAYERS_6_LR_5E5, {"learning_rate": 5e-5}))
+    ],
     "smoke": [("smoke", {"probe_epochs": 1, "epochs": 1}, (13,))],
 }
 """final = configs/default.yaml: subword reading, features, BiLSTM, CRF, two-stage recipe (probe 60 epochs
 on a frozen encoder, then 5 epochs of joint fine-tuning), document consistency (scored with and
 without it from the same runs: the "+BiLSTM" row is final without consistency)."""
+
+
+def mixed_labels_only(row: dict, weight: str, labels: list[str], text_of: dict[str, str]) -> dict:
+    """A run's spans as ``crf_ensemble_labels: labels`` decodes them: those labels from the feature-CRF
+    mix at ``weight``, the others from the network alone (its variant 0.0), through the Tagger's own
+    :func:`civic_ner.prediction.paths_by_label` on the two decodings' spans (saved after the span rules:
+    the shipped Tagger combines the paths before them)."""
+    from civic_ner.alignment import char_units, spans_to_unit_tags, unit_tags_to_spans
+    from civic_ner.prediction import paths_by_label
+    from civic_ner.types import Span
+
+    def combined(own_docs, mixed_docs):
+        out = []
+        for sid, own, mixed in zip(row["ids"], own_docs, mixed_docs):
+            units = char_units(text_of[sid])
+            tags = [spans_to_unit_tags(units, [Span(*x) for x in doc])[0] for doc in (own, mixed)]
+            out.append([[x.start, x.end, x.label] for x in unit_tags_to_spans(units, paths_by_label(*tags, labels))])
+        return out
+
+    own, mixed = row["variants"]["0.0"], row["variants"][weight]
+    return {"predicted": combined(own["predicted"], mixed["predicted"]),
+            "raw": None if own.get("raw") is None else combined(own["raw"], mixed["raw"])}
 
 
 def load_examples_file(path: str | Path):
@@ -330,6 +361,7 @@ def cmd_summarize(args) -> None:
         newer = {r.id: r for r, _ in load_examples_file(args.gold)[0]}
         real = [(replace(r, spans=newer[r.id].spans), f) for r, f in real]
     by_recipe: dict[str, dict[tuple[int, int], dict]] = {}
+    text_of = {r.id: r.text for r, _ in real}
     for path in args.results:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             try:
@@ -349,8 +381,11 @@ def cmd_summarize(args) -> None:
                     if float(weight) > 0:
                         name = f"{row['recipe']}{MIXED}{weight}"
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
+                        if args.mix_labels and "0.0" in row["variants"]:
+                            name += f", {'/'.join(args.mix_labels)} only"
+                            by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {
+                                **row, **mixed_labels_only(row, weight, args.mix_labels, text_of)}
     tables = {}
-    text_of = {r.id: r.text for r, _ in real}
     lac_of = {r.id: f["lac"] for r, f in real}
     source_of = {r.id: document_of(r) for r, _ in real}
 
@@ -525,6 +560,9 @@ def main() -> None:
     p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None, type=gazetteer_setting,
                    help="fill missed ORG/PROGRAM names from a gazetteer of each fold's training gold "
                         "(bench/gazetteer.py): names labelled MIN_COUNT times and in MIN_SHARE of their occurrences")
+    p.add_argument("--mix-labels", nargs="+", choices=["ORG", "PROGRAM", "MONEY", "COUNT"], default=None,
+                   help="also score each mixed row with only these labels from the mix, the others from the network "
+                        "alone (config crf_ensemble_labels), e.g. --mix-labels PROGRAM")
     p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],
                    help="document consistency is redone on the saved predictions (after the span rules, as the Tagger "
                         "does, a written item being a document of its own) for these labels (default: %(default)s)")

@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ner = load(args.model)
     results["model_load"]["warm_seconds"] = round(time.perf_counter() - t0, 3)
     results["precision"] = ner.tagger.precision  # auto: what predict runs in on this machine
+    saved = json.loads((Path(args.model) / "civic_ner.json").read_text(encoding="utf-8"))
+    results["encoder_layers"] = saved.get("config", {}).get("encoder_layers") or None  # None: all of them
     with tempfile.TemporaryDirectory(prefix="civic-ner-profile-") as tmp:
         seeds = [str(item.path) for item in expand_inputs([args.raw_dir])[0]]
         inputs = {"raw seeds": seeds}

@@ -48,6 +48,11 @@ TWELVE_LAYERS["training.json"] = "training_12layers.json"
 """The same files for the 12-layer model shipped before ``encoder_layers: 6``, made by the same commands then (when
 ``runs/default`` held it; it is ``runs/layers12`` now) and kept under these names: the tables measured with it read
 its F1."""
+EARLIER_6 = {name: name.replace(".json", "_crf05_1epoch.json") for name in (
+    EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0], INFERENCE_BF16[0],
+    "training.json")}
+"""The same files for the 6-layer model shipped before the fine-tuning CV (feature CRF x0.5 for every label, one
+fine-tuning epoch), made by the same commands then and kept under these names."""
 INFERENCE_12 = ("inference_layers12_rerun.json", "python bench/inference.py --model runs/layers12/model --variants "
                 "bf16@2t,lac --repeats 5 --json bench/results/inference_layers12_rerun.json")
 """The 12-layer model beside LAC again, right after the 6-layer model's run in this session."""
@@ -123,8 +128,8 @@ CRF_ROWS = (
     ("quotes + rules + LAC, no learning", "cv/signals/cv.json", "civic-ner cv --folds 3 --data-dir runs/grid/data --baseline signals -o bench/results/cv/signals"),
 )
 """Feature-CRF and no-learning rows on the same folds (deterministic: one run each)."""
-SHIPPED_CV = ("+grounded, 6 encoder layers + feature CRF x0.5", "parts_without_consistency")
-"""The row of the encoder-depth grid (``LAYERS``) that is the shipped recipe (tests/test_results.py ties it to the config)."""
+SHIPPED_CV = ("+grounded, 6 encoder layers, 2 fine-tuning epochs + feature CRF x0.5, PROGRAM only", "parts_without_consistency")
+"""The row of the fine-tuning grid (``FINE_TUNING``) that is the shipped recipe (tests/test_results.py ties it to the config)."""
 EARLIER_CV = ("+grounded + feature CRF x0.5", "parts_without_consistency")
 """The 12-layer recipe's row of the earlier grid, which the span-rule and lexicon ablations were measured on."""
 RELATION_VARIANTS = ("relations_cv_variants.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --variants "
@@ -134,8 +139,7 @@ and the shipped model without one group of its features at a time (their ablatio
 RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vectors runs/default/model --pretrained-control "
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
-rows read the 12-layer model shipped then: its encoder was fine-tuned on these sections; the pretrained row is the clean
-control)."""
+rows read the shipped model: its encoder was fine-tuned on these sections; the pretrained row is the clean control)."""
 ALIASES = ("aliases.json", "PYTHONPATH=src python bench/aliases.py")
 """One name per organization: the resolver's same-organization decisions against hand-judged groups."""
 ALIAS_SAMPLES = {
@@ -145,10 +149,11 @@ ALIAS_SAMPLES = {
     "held_out_provinces": "held-out provinces' test",
     "held_out_grounded": "grounded training provinces, first sample",
     "held_out_grounded_2": "grounded training provinces, second sample",
+    "held_out_grounded_3": "grounded training provinces, third sample",
 }
 SERVING = ("serve_load.json", "python bench/serve_load.py --model runs/default/model --threads 1 --json bench/results/serve_load.json")
 """The Label Studio ML backend (`civic-ner serve`) under load: a burst of concurrent /predict calls, memory over many."""
-PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 1024 --threads 1 --json bench/results/profile.json")
+PROFILE = ("profile.json", "python bench/profile_stages.py --model runs/default/model --generated-kb 1024 --threads 2 --json bench/results/profile.json")
 """Where prediction time goes, stage by stage, beside LAC alone in the same run."""
 SCALE = ("scale.json", "python bench/scale.py --model runs/default/model --bulletins 40 --shard-docs 5 --json bench/results/scale.json")
 """The single process against Ray Data with 1 and 2 workers on generated bulletins."""
@@ -161,6 +166,11 @@ SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/mod
 _LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples-2026-12-07.json "
            "--folds 3 --consistency-labels PROGRAM")
 LAYERS = ("cv_layers.json", f"{_LAYERS} --span-rules --json bench/results/cv_layers.json")
+FINE_TUNING = ("cv_fine_tuning.json", "python bench/cv_grid.py summarize runs/grid/layers.jsonl runs/grid/fine_tuning.jsonl "
+               "--examples runs/grid/examples-2026-12-07.json --folds 3 --consistency-labels PROGRAM --span-rules "
+               "--mix-labels PROGRAM --json bench/results/cv_fine_tuning.json")
+"""How much the 6-layer encoder is fine-tuned (two epochs, a 2.5x rate) and which labels take the feature-CRF mix, on
+the folds and seeds of the encoder-depth grid (whose runs it reads again)."""
 """The whole encoder against its first 6 layers, rerun on today's corpus (adjudicated gold), same folds and seeds;
 runs: `bench/cv_grid.py export --out runs/grid/examples-2026-12-07.json` (today's adjudicated gold), then `bench/cv_grid.py
 run --examples runs/grid/examples-2026-12-07.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
@@ -200,7 +210,7 @@ def _cv_row(name: str, table: dict, variant: str) -> str:
 
 def headline() -> list[str]:
     """The shipped model: seeds' test, held-out provinces' test, CV, side by side."""
-    evaluation, grid = load(EVALUATION[0]), load(LAYERS[0])
+    evaluation, grid = load(EVALUATION[0]), load(FINE_TUNING[0])
     test, provinces = evaluation["test"]["scores"]["model"], evaluation["province_test"]["scores"]["model"]
     row, variant = SHIPPED_CV
     cv = grid[row][variant]
@@ -217,7 +227,7 @@ def headline() -> list[str]:
         _row(f"CV by province: held-out training provinces ({scope})", cv["provinces"], std=True),
         _row(f"CV: held-out seed sections ({scope})", cv["seeds"], std=True),
         "",
-        f"Files: `bench/results/{EVALUATION[0]}` (`{EVALUATION[1]}`), `bench/results/{LAYERS[0]}` (`{LAYERS[1]}`), "
+        f"Files: `bench/results/{EVALUATION[0]}` (`{EVALUATION[1]}`), `bench/results/{FINE_TUNING[0]}` (`{FINE_TUNING[1]}`), "
         f"CV row “{row}”{' without document consistency' if variant.endswith('consistency') else ''}.",
     ]
 
@@ -290,7 +300,10 @@ def encoder_depth() -> list[str]:
     for title, speed_file, f1_file in (
             ("12 layers (shipped before), the earlier session's run", TWELVE_LAYERS[INFERENCE_BF16[0]], TWELVE_LAYERS[EVALUATION[0]]),
             ("12 layers, rerun after the 6-layer run", INFERENCE_12[0], TWELVE_LAYERS[EVALUATION[0]]),
-            ("**6 layers (shipped)**", INFERENCE_BF16[0], EVALUATION[0])):
+            ("6 layers, feature CRF x0.5, one fine-tuning epoch (shipped before)", EARLIER_6[INFERENCE_BF16[0]],
+             EARLIER_6[EVALUATION[0]]),
+            ("**6 layers, two fine-tuning epochs, feature CRF x0.5 for PROGRAM only (shipped)**", INFERENCE_BF16[0],
+             EVALUATION[0])):
         inference, scores = load(speed_file), load(f1_file)
         run = next(r for r in inference["results"] if r["variant"] == "bf16@2t")
         province = scores["province_test"]["scores"]["model"]
@@ -298,9 +311,21 @@ def encoder_depth() -> list[str]:
                      f"{run['load_s']:.1f} | {_f1(scores['test']['scores']['model']['micro'])} | {_f1(province['micro'])} | "
                      f"{_f1(province['PROGRAM'])} |")
     lines += ["", f"`bench/results/{TWELVE_LAYERS[INFERENCE_BF16[0]]}` (`{INFERENCE_BF16[1]}` then); `{INFERENCE_12[1]}`; "
-                  f"`{INFERENCE_BF16[1]}`; F1: `bench/results/{TWELVE_LAYERS[EVALUATION[0]]}` (`{EVALUATION[1]}` then) and "
-                  f"`bench/results/{EVALUATION[0]}`."]
+                  f"`bench/results/{EARLIER_6[INFERENCE_BF16[0]]}` and `bench/results/{INFERENCE_BF16[0]}` (`{INFERENCE_BF16[1]}` "
+                  f"for each); F1: `bench/results/{TWELVE_LAYERS[EVALUATION[0]]}` and `bench/results/{EARLIER_6[EVALUATION[0]]}` "
+                  f"(`{EVALUATION[1]}` then) and `bench/results/{EVALUATION[0]}`."]
     return lines
+
+
+def fine_tuning() -> list[str]:
+    """The CV that chose how much the 6-layer encoder is fine-tuned and which labels take the feature-CRF mix."""
+    lines = ["| recipe (CV by province, 3 folds, the folds and seeds of the encoder-depth grid) | seeds | held-out provinces "
+             "micro | ORG | PROGRAM | MONEY | COUNT | seed sections micro |", "|---|---|---|---|---|---|---|---|"]
+    for name, table in load(FINE_TUNING[0]).items():
+        if "6 encoder layers" in name and ("+ feature CRF" not in name or "x0.5" in name):
+            lines.append(_cv_row(name, table, "parts_without_consistency"))
+    return lines + ["", f"`{FINE_TUNING[1]}` (rows \"…, PROGRAM only\": PROGRAM spans from the mix, the other labels' from "
+                        "the network alone, config `crf_ensemble_labels`)."]
 
 
 def cv_errors() -> list[str]:
@@ -335,7 +360,8 @@ def _relation_variants(rows: tuple[str, ...]) -> list[str]:
     cv = load(RELATION_VARIANTS[0])
     totals = _totals(next(iter(cv["scores"].values())))[:1]  # program money: the table is wide already
     lines = ["Other relation models and features on the same CV (same dealings; the rows \"without ...\" are the shipped "
-             "model's ablations, the other models are not shipped, see the notes below):", "",
+             "model's ablations, the other models are not shipped, see the notes below; all decoded before the R4 rule for repeats, "
+             "so their same_as is that of the row \"every repeat kept\" above):", "",
              "| model | " + " | ".join([*rows, *(f"{m}: share right" for m in totals)]) + " |",
              "|---|" + "---|" * (len(rows) + len(totals))]
     for name, scores in cv["scores"].items():
@@ -357,8 +383,9 @@ def relations() -> list[str]:
         lines.append(f"| {row} | " + " | ".join(_f1(cv["scores"][n][row], True) for n in names) + " |")
     for measure in _totals(cv["scores"][names[0]]):
         lines.append(f"| {measure}: share right | " + " | ".join(_share(cv["scores"][n][measure]) for n in names) + " |")
-    lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the encoder-vector rows read the 12-layer model shipped then; the cues were written after reading the seeds' "
-              "relations: on those sections they are in-sample).", ""]
+    lines += ["", f"`{RELATIONS[1]}` → `bench/results/{RELATIONS[0]}` (the encoder-vector rows read the shipped 6-layer model, whose encoder was fine-tuned on these sections; "
+              "the cues were written after reading the seeds' relations: on those sections they are in-sample; the row "
+              "\"every repeat kept\" is the shipped model's scores decoded without the R4 rule for repeats, its ablation).", ""]
     lines += _relation_variants(rows)
     lines += ["",
               "The shipped layer on the tests (F1; given gold entities | end to end from the model's entities):", "",
@@ -417,11 +444,14 @@ def speed() -> list[str]:
     scales = [(load(SCALE[0]), "as trained"), (load(SCALE_SERVE[0]), "serving copy"), (load(SCALE_1000[0]), "serving copy")]
     names = list(prof["inputs"])
     precision = prof.get("precision", "fp32")
-    lines = [f"Profile of the shipped path with the 12-layer model (precision {precision}"
+    layers = f"the {prof['encoder_layers']}-layer model" if prof.get("encoder_layers") else "the 12-layer model shipped before"
+    busy = prof["load_average_before"][0] >= prof["cpu_count"] / 2
+    lines = [f"Profile of the shipped path with {layers} (precision {precision}"
              + (", as `--precision int8` runs it; `auto` runs fp32 on this CPU, where the encoder's share is larger"
-                if precision == "int8" else "") + f", {prof['torch_threads']} torch thread, "
-             f"{prof['cpu_count']} cores at load "
-             f"{prof['load_average_before'][0]:.1f}: a busy machine, so every rate is a lower bound; the × LAC ratios are measured in the same run):", "",
+                if precision == "int8" else ", as `auto` picks it on this CPU") + f", {prof['torch_threads']} torch "
+             f"thread{'s' if prof['torch_threads'] > 1 else ''}, {prof['cpu_count']} cores at load "
+             f"{prof['load_average_before'][0]:.1f}" + (": a busy machine, so every rate is a lower bound" if busy else "")
+             + "; the × LAC ratios are measured in the same run):", "",
              "| stage | " + " | ".join(f"{n}: share | chars/s" for n in names) + " |", "|---|" + "---|---|" * len(names)]
     stages = {st["stage"]: {} for n in names for st in prof["inputs"][n]["stages"]}
     for n in names:
@@ -557,8 +587,10 @@ def training() -> list[str]:
 def block() -> str:
     parts = [headline(), ["", "Per province, held-out provinces' test:", ""], per_province(),
              ["", "Baselines on the same spans:", ""], baselines(),
-             ["", "Encoder depth, the CV that chose today's default, rerun on today's corpus (adjudicated gold; every "
-                  "row the same 3 folds and 3 seeds, the span rules applied, no document consistency):", ""], encoder_depth(),
+             ["", "Fine-tuning and the feature-CRF mix, the CV that chose today's default (every row on the folds and "
+                  "seeds of the encoder-depth grid below, the span rules applied, no document consistency):", ""], fine_tuning(),
+             ["", "Encoder depth, the CV that chose the encoder's first 6 layers, rerun on today's corpus (adjudicated gold; "
+                  "every row the same 3 folds and 3 seeds, the span rules applied, no document consistency):", ""], encoder_depth(),
              ["", "Ablation on the earlier grid (the 12-layer recipe, on the training provinces' gold before adjudication; "
                   "every row on the same units, the 3 province folds; network rows: mean ± std over the seeds their column "
                   "counts; the feature CRF is deterministic):", ""], ablation(),
@@ -568,8 +600,8 @@ def block() -> str:
              ["", "Serving (Label Studio ML backend), the 12-layer model shipped before `encoder_layers: 6`:", ""], serving(),
              ["", "Speed and scale. The profile, the scale runs, the first precision table and the encoder alone in ONNX "
                   "Runtime were measured with the 12-layer model shipped before `encoder_layers: 6` (their commands name "
-                  "`runs/default/model`, which held it then; it is `runs/layers12/model` now); the table on the CPU with "
-                  "native bf16 and the encoder-depth table measure the shipped 6-layer model:", ""],
+                  "`runs/default/model`, which held it then; it is `runs/layers12/model` now) unless their caption says "
+                  "otherwise; the table on the CPU with native bf16 and the encoder-depth table measure the shipped model:", ""],
              speed(), [""], precisions(), [""], precisions_bf16(),
              [""], training()]
     return "\n".join(line for part in parts for line in part)

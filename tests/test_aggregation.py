@@ -361,6 +361,9 @@ SAME = [  # (names of one document, names that are one organization)
     (["碧桂园集团", "碧桂园控股有限公司"], ["碧桂园集团", "碧桂园控股有限公司"]),
     (["市总", "市总工会"], ["市总", "市总工会"]),  # no city named: still one body
     (["威县民政局", "县民政局"], ["威县民政局", "县民政局"]),
+    # the third grounded sample's first run: a party committee's office is no office of the people's congress
+    (["市委办公厅", "市人大常委会办公厅", "市政协办公厅"], []),
+    (["网易", "网易号", "网易新闻"], ["网易", "网易号"]),  # A7b
 ]
 
 

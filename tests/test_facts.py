@@ -203,3 +203,24 @@ def test_a_very_long_text_is_read_block_by_block(gold_records):
             expected |= {Relation(inside[r.source], inside[r.target], r.label) for r in extract_relations(piece, local, layer)}
         assert found and set(found) == expected and found == sorted(found)
         assert all(abs(spans[r.source].start - spans[r.target].start) < RELATION_BLOCK_CHARS for r in found)
+
+
+def test_positions_find_their_sentence_and_paragraph_by_binary_search():
+    """The bound holding each position is the one a scan finds (the last for a position at the end)."""
+    from civic_ner.facts import _indices_of, paragraph_bounds
+
+    text = "市总工会启动“送温暖”活动。共投入资金120万元；惠及职工3000人\n第二段。\n\n末尾没有句号"
+    for bounds in (sentence_bounds(text), paragraph_bounds(text)):
+        scan = [next((k for k, (a, b) in enumerate(bounds) if a <= p < b), len(bounds) - 1) for p in range(len(text) + 1)]
+        assert _indices_of(bounds, range(len(text) + 1)) == scan
+    assert _indices_of([], [0, 3]) == [-1, -1]
+
+
+def test_cue_words_are_found_as_a_scan_finds_them():
+    from civic_ner.facts import _has_any
+
+    assert _has_any("向困难职工发放慰问金", ("发放", "捐赠"))
+    assert not _has_any("向困难职工慰问", ("发放", "捐赠"))
+    assert _has_any("甲，乙", "，,；;") and not _has_any("甲乙", "，,；;")
+    assert not _has_any("任何文字", ())
+    assert _has_any("a.b", (".",)) and not _has_any("ab", (".",))  # words are literal, not patterns

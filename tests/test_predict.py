@@ -687,3 +687,26 @@ def test_consistency_labels_are_checked_at_load(tmp_path):
     path.write_text("consistency_labels: [PROGRAM]\nrelation_model: cues\n", encoding="utf-8")
     config = load_config(path)
     assert config.consistency_labels == ["PROGRAM"] and config.relation_model == "cues"
+
+
+def test_crf_ensemble_labels_are_checked_at_load(tmp_path):
+    from civic_ner.config import ConfigError, load_config
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("crf_ensemble_labels: [PROGRAM, PLACE]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="crf_ensemble_labels"):
+        load_config(path)
+
+
+def test_one_path_takes_each_label_from_the_decoding_that_reads_it():
+    """paths_by_label: the mixed labels' spans from the mix, the others from the network's own path,
+    which wins an overlap; the result is a valid BIO path."""
+    from civic_ner.prediction import paths_by_label
+
+    own = ["B-ORG", "I-ORG", "O", "B-PROGRAM", "I-PROGRAM", "O", "O", "B-COUNT", "O"]
+    mixed = ["B-ORG", "I-ORG", "I-ORG", "O", "B-PROGRAM", "I-PROGRAM", "I-PROGRAM", "O", "B-PROGRAM"]
+    assert paths_by_label(own, mixed, ["PROGRAM"]) == [
+        "B-ORG", "I-ORG", "O", "O", "B-PROGRAM", "I-PROGRAM", "I-PROGRAM", "B-COUNT", "B-PROGRAM"]
+    # a mixed span overlapping a kept span of the network is dropped, not cut
+    assert paths_by_label(["O", "B-ORG", "I-ORG"], ["B-PROGRAM", "I-PROGRAM", "O"], ["PROGRAM"]) == ["O", "B-ORG", "I-ORG"]
+    assert paths_by_label(own, mixed, ["ORG", "PROGRAM", "MONEY", "COUNT"]) == mixed

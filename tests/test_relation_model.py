@@ -9,7 +9,7 @@ import pytest
 from civic_ner.corpus import load_split
 from civic_ner.facts import _Section, document_facts, extract_relations
 from civic_ner.model_dir import ModelDirError, load_relation_model, save_relation_model
-from civic_ner.relation_model import RelationModel, candidates
+from civic_ner.relation_model import Candidate, RelationModel, candidates
 from civic_ner.relations import Relation, allowed
 from civic_ner.types import Span
 from conftest import spans_at
@@ -225,3 +225,44 @@ def test_totals_agreement_refuses_relations_that_do_not_match_the_records(ground
 
     with pytest.raises(ValueError, match="2 relation lists for 3 records"):
         totals_agreement(grounded_records[:3], found=[[], []])
+
+
+def test_a_repeat_is_kept_only_for_a_figure_someone_owns():
+    """R4 / R17: same_as links mentions of a figure that takes part in a fact; a repeated figure no
+    ORG or PROGRAM owns (through any of its mentions) gets none. The ablation switch keeps them all."""
+    text = "团市委开展助学行动，投入100万元。全市共筹集200万元，其中又提到200万元。助学行动的100万元已到位。"
+
+    def at(surface: str, label: str, nth: int = 0) -> Span:
+        start = -1
+        for _ in range(nth + 1):
+            start = text.index(surface, start + 1)
+        return Span(start, start + len(surface), label)
+
+    spans = sorted([at("团市委", "ORG"), at("助学行动", "PROGRAM"), at("100万元", "MONEY"), at("200万元", "MONEY"),
+                    at("200万元", "MONEY", 1), at("助学行动", "PROGRAM", 1), at("100万元", "MONEY", 1)])
+    org, program, hundred, two, two_again, program_again, hundred_again = range(7)
+    assert [text[s.start:s.end] for s in spans] == ["团市委", "助学行动", "100万元", "200万元", "200万元", "助学行动", "100万元"]
+    scored = [(0.9, Candidate(org, program, "runs")), (0.9, Candidate(hundred, program, "amount_of")),
+              (0.9, Candidate(hundred_again, hundred, "same_as")), (0.9, Candidate(two_again, two, "same_as"))]
+    model = RelationModel(threshold=0.3)
+    kept = set(model.decode(spans, scored, text))
+    assert Relation(hundred_again, hundred, "same_as") in kept  # owned through its first mention
+    assert Relation(two_again, two, "same_as") not in kept  # 200万元 belongs to no one here
+    assert Relation(two_again, two, "same_as") in set(model.decode(spans, scored, text, owned_repeats_only=False))
+    # owned through the later mention only: the repeat stays
+    scored = [(0.9, Candidate(hundred_again, program_again, "amount_of")), (0.9, Candidate(hundred_again, hundred, "same_as"))]
+    assert Relation(hundred_again, hundred, "same_as") in set(model.decode(spans, scored, text))
+
+
+def test_a_repeat_owned_at_the_far_end_of_a_chain_or_through_a_giver_is_kept():
+    from civic_ner.relations import owned_repeats
+
+    # mentions 1, 2, 3 of one figure chained 3 -> 2 -> 1; only mention 1 has an owner, through gives (ORG 0 -> 1)
+    chain = {Relation(3, 2, "same_as"), Relation(2, 1, "same_as")}
+    assert owned_repeats(chain | {Relation(0, 1, "gives")}) == chain | {Relation(0, 1, "gives")}
+    assert owned_repeats(chain) == set()
+    # a gives link owns its target (the number), not its source
+    assert owned_repeats(chain | {Relation(3, 0, "gives")}) == {Relation(3, 0, "gives")}
+    # amount_of and reaches own their source; a part_of is kept either way
+    assert Relation(2, 1, "same_as") in owned_repeats(chain | {Relation(3, 5, "amount_of")})
+    assert owned_repeats({Relation(4, 1, "part_of")}) == {Relation(4, 1, "part_of")}

@@ -64,6 +64,12 @@ def test_the_headline_cv_row_is_the_shipped_config():
     report = _report()
     config = load_config(report.ROOT / "configs" / "default.yaml")
     row = report.SHIPPED_CV[0]
-    assert row in report.load(report.LAYERS[0])
+    assert row in report.load(report.FINE_TUNING[0])
     assert (f"{config.encoder_layers} encoder layers" in row) == bool(config.encoder_layers)
-    assert row.endswith(f"feature CRF x{config.crf_ensemble}")
+    assert ("2 fine-tuning epochs" in row) == (config.epochs == 2)
+    if config.crf_ensemble:
+        mixed = f"feature CRF x{config.crf_ensemble}"
+        labels = set(config.crf_ensemble_labels)
+        assert row.endswith(mixed if len(labels) == 4 else f"{mixed}, {'/'.join(config.crf_ensemble_labels)} only")
+    else:
+        assert "feature CRF" not in row

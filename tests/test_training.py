@@ -302,6 +302,18 @@ def test_feature_crf_ensemble_is_saved_and_mixed_in(tmp_path, tiny_encoder_dir, 
     crf_only = tagger.crf.marginals(texts, tagger.tags)
     for m, a, c in zip(mixed, alone, crf_only):
         np.testing.assert_allclose(m, 0.5 * a + 0.5 * c, atol=1e-9)
+    meta = json.loads((model_dir / "civic_ner.json").read_text())
+    assert meta["crf_ensemble_labels"] == ["ORG", "PROGRAM", "MONEY", "COUNT"] and tagger.crf_labels == tuple(meta["crf_ensemble_labels"])
+    # crf_ensemble_labels: PROGRAM spans from the mix, the other labels' from the network's own path
+    tagger.crf_weight = 0.5
+    both = tagger.predict_spans(texts)
+    tagger.crf_weight = 0.0
+    own = tagger.predict_spans(texts)
+    tagger.crf_weight, tagger.crf_labels = 0.5, ("PROGRAM",)
+    split = tagger.predict_spans(texts)
+    for b, o, sp in zip(both, own, split):
+        assert [x for x in sp if x.label != "PROGRAM"] == [x for x in o if x.label != "PROGRAM"]
+        assert {x for x in sp if x.label == "PROGRAM"} <= {x for x in b if x.label == "PROGRAM"}
     (model_dir / "crf.crfsuite").unlink()
     with pytest.raises(ModelDirError, match="crf.crfsuite is missing"):
         Tagger.from_dir(model_dir)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .features import ALL_GROUPS, FEATURE_GROUPS
+from .types import LABELS
 from .errors import CivicNerError
 
 
@@ -49,6 +50,8 @@ class TrainConfig:
                                "or the cues alone", choices=("learned", "cues"))
     crf_ensemble: float = _key(0.0, "weight of a feature CRF's marginals mixed into the network's (0: none)", low=0.0,
                                high=1.0, high_open=True)
+    crf_ensemble_labels: list = _key(None, "the labels whose spans come from the mixed marginals; the others from "
+                                     "the network's own best path", factory=lambda: list(LABELS))
     probe_epochs: int = _key(60, "stage 1: epochs training the head on a frozen encoder (0: skip)", low=0, high=10000)
     probe_learning_rate: float = _key(1e-2, "stage 1: learning rate of the head", low=0.0, high=1.0, low_open=True)
     probe_batch_size: int = _key(8, "stage 1: pieces per optimizer step", low=1, high=4096)
@@ -206,6 +209,9 @@ def check_config(config: TrainConfig, where: str | Path = "<config>") -> None:
         raise ConfigError(f"{where}: features: unknown group(s) {', '.join(unknown)} (known: {', '.join(ALL_GROUPS)})")
     if not config.consistency_labels or any(l not in ("ORG", "PROGRAM") for l in config.consistency_labels):
         raise ConfigError(f"{where}: consistency_labels: {config.consistency_labels!r}; use a non-empty subset of [ORG, PROGRAM]")
+    if not config.crf_ensemble_labels or any(l not in LABELS for l in config.crf_ensemble_labels):
+        raise ConfigError(f"{where}: crf_ensemble_labels: {config.crf_ensemble_labels!r}; use a non-empty subset of "
+                          f"[{', '.join(LABELS)}]")
     bad_splits = [s for s in config.train_splits if s not in ("train", "dev")]
     if bad_splits or not config.train_splits:
         raise ConfigError(f"{where}: train_splits: {config.train_splits!r}; use [train] or [train, dev]")

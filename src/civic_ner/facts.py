@@ -17,6 +17,7 @@ and paragraph boundaries (see annotations/GUIDELINES.md, "Relations"):
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -89,11 +90,12 @@ def paragraph_bounds(text: str) -> list[tuple[int, int]]:
     return bounds
 
 
-def _index_of(bounds: list[tuple[int, int]], position: int) -> int:
-    for k, (a, b) in enumerate(bounds):
-        if a <= position < b:
-            return k
-    return len(bounds) - 1
+def _indices_of(bounds: list[tuple[int, int]], positions: Sequence[int]) -> list[int]:
+    """For each position, the index of the (sentence or paragraph) bound holding it, the last one for
+    a position past the end: a binary search, since the bounds tile the text from 0 in order (a
+    scan per position made a long document's facts quadratic). Positions are never negative."""
+    starts = [a for a, _ in bounds]
+    return [max(bisect_right(starts, p) - 1, 0) if bounds else -1 for p in positions]
 
 
 # ---------------------------------------------------------------- extraction
@@ -148,7 +150,6 @@ def extract_relations(text: str, spans: Sequence[Span], model: Any = None) -> li
 def _blockwise(text: str, spans: Sequence[Span], model: Any) -> list[Relation]:
     """The relations of each block of a long text, indices mapped back to ``spans`` (a span that
     crosses a block's edge, which a line break makes unlikely, takes part in none)."""
-    from bisect import bisect_left
     from dataclasses import replace
 
     from .text_pieces import long_text_pieces
@@ -171,8 +172,8 @@ class _Section:
         self.text, self.spans = text, list(spans)
         self.sentences = sentence_bounds(text)
         self.paragraphs = paragraph_bounds(text)
-        self.sent_of = [_index_of(self.sentences, s.start) for s in self.spans]
-        self.para_of = [_index_of(self.paragraphs, s.start) for s in self.spans]
+        self.sent_of = _indices_of(self.sentences, [s.start for s in self.spans])
+        self.para_of = _indices_of(self.paragraphs, [s.start for s in self.spans])
 
     @cached_property
     def relations(self) -> list[Relation]:
@@ -395,9 +396,10 @@ def document_facts(text: str, spans: Sequence[Span], model: Any = None) -> list[
     :func:`extract_relations`)."""
     spans = sorted(spans)
     sentences = sentence_bounds(text)
+    relations = extract_relations(text, spans, model)
+    held_by = _indices_of(sentences, [max(spans[r.source].start, spans[r.target].start) for r in relations])
     facts = []
-    for rel in extract_relations(text, spans, model):
-        a, b = spans[rel.source], spans[rel.target]
-        s = sentences[_index_of(sentences, max(a.start, b.start))]
-        facts.append(Fact(rel.label, a, b, s[0], s[1]))
+    for rel, k in zip(relations, held_by):
+        s = sentences[k]
+        facts.append(Fact(rel.label, spans[rel.source], spans[rel.target], s[0], s[1]))
     return facts

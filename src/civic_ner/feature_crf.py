@@ -1,7 +1,8 @@
 """The feature CRF: a linear-chain CRF (CRFsuite via sklearn-crfsuite) over character and lexical
 features, with document-level consistency. Trains in seconds; on its own it is the baseline the
 network has to beat, and mixed into the network's marginals (config ``crf_ensemble``, saved as the
-model directory's ``crf.crfsuite``) it is half of the shipped model."""
+model directory's ``crf.crfsuite``) it decides half of the shipped model's PROGRAM spans
+(``crf_ensemble_labels``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence

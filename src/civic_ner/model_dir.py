@@ -132,6 +132,7 @@ class Loaded:
     crf: Any
     crf_weight: float
     precision: str = "fp32"
+    crf_labels: tuple[str, ...] = LABELS
 
 
 def load(path: str | Path, device: str | None = None, quantize: bool | None = None, precision: str | None = None) -> Loaded:
@@ -163,7 +164,8 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
         raise ModelDirError(f"{path}: {exc}") from None
     crf, weight = load_crf(path, meta)
     labels = tuple(meta.get("consistency_labels") or ("ORG", "PROGRAM"))  # directories before 0.3: both
-    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight, precision)
+    crf_labels = tuple(meta.get("crf_ensemble_labels") or LABELS)  # directories before it: every label from the mix
+    return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight, precision, crf_labels)
 
 
 def _network(path: Path, arch):
@@ -376,6 +378,7 @@ def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str)
     }
     if result.crf is not None:
         meta["crf_ensemble"] = config.crf_ensemble
+        meta["crf_ensemble_labels"] = list(config.crf_ensemble_labels)
     head = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
     with fileio.atomic_dir(target) as tmp:
         write(tmp, net.encoder, result.tokenizer, meta, head, result.crf, model_card(config, metrics, hash_),
@@ -405,6 +408,7 @@ def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
         f"{f'(its first {config.encoder_layers} layers) ' if config.encoder_layers else ''}"
         f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
         f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
+        f"{f', a feature CRF mixed in at x{config.crf_ensemble} (' + ', '.join(config.crf_ensemble_labels) + ')' if config.crf_ensemble else ''}"
         f"{' and document-level consistency (' + ', '.join(config.consistency_labels) + ')' if config.consistency else ''}.\n\n"
         f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
         f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"

@@ -76,7 +76,7 @@ _OWN_WHOLE = ("大学", "学院", "中学", "小学", "医院", "网")
 the long name's start and its whole head word, a middle part dropped, is another one (中新网 = 中国新闻网
 compresses the head and stays a shortening)."""
 _OWN_KIND = ("基金", "协会", "商会", "学会", "研究", "分会", "中心", "分院", "分公司", "支公司", "支行", "分行", "工会", "团委",
-             "党委", "党支部", "党总支", "联合会", "办公室", "委员会")
+             "党委", "党支部", "党总支", "联合会", "办公室", "委员会", "人大", "常委会", "政协")
 """Words that make an organization of their own kind: a name lacking one does not shorten a name with it."""
 _SHORT_HEADS = ("协会", "学会", "商会", "联合会")
 """Heads an abbreviation keeps by their first character (女企协 = 女企业家协会); 委 stays out: 市委 is no
@@ -254,6 +254,8 @@ def _abbreviates(short: str, long: str) -> bool:
     (茅台集团 / 贵州茅台酒销售公司)."""
     if len(short) < 2 or len(short) >= len(long) or long.startswith(short) and long[len(short):].endswith(_NOT_COMPANY_END):
         return False
+    if long == short + "号":  # a platform named as an actor stands for its operator (A7b: 网易号 = 网易)
+        return True
     if len(short) >= 4 and long.endswith(short) and (len(long) - len(short) >= 2 or _LEVEL_START.match(short)):
         return True  # 村党支部 = 东瓦二村党支部, 县民政局 = 威县民政局; 企业家协会 is no 女企业家协会
     head = _kept_head(short, long)

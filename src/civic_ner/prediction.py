@@ -13,7 +13,7 @@ import numpy as np
 
 from .alignment import unit_encoder
 from .device import pick_device
-from .types import Entity, Span
+from .types import LABELS, Entity, Span
 
 SHAPE_BUCKET = 16
 """Window widths are rounded up to a multiple of this: a few tensor shapes instead of one per batch, since
@@ -38,7 +38,7 @@ class Scorer:
 
     def __init__(
         self, net, tokenizer, arch, device=None, consistency: bool = True, crf=None, crf_weight: float = 0.0,
-        consistency_labels: Sequence[str] = ("ORG", "PROGRAM"),
+        consistency_labels: Sequence[str] = ("ORG", "PROGRAM"), crf_labels: Sequence[str] = LABELS,
     ) -> None:
         self.net = net
         self.tokenizer = tokenizer
@@ -50,6 +50,7 @@ class Scorer:
         self.consistency_labels = tuple(consistency_labels)
         self.crf = crf  # a FeatureCRF whose marginals are mixed in with ``crf_weight``
         self.crf_weight = crf_weight
+        self.crf_labels = tuple(crf_labels)  # spans of these labels from the mix, the others from the network alone
         self.precision = "fp32"  # what the network runs in (set by Tagger.from_dir)
 
     # ------------------------------------------------------------ scores
@@ -116,10 +117,27 @@ class Scorer:
             if mixed:
                 probs = (1.0 - self.crf_weight) * probs + self.crf_weight * extra
                 path = viterbi(np.log(np.clip(probs, 1e-12, None)), self.tags)  # BIO constraints only
+                if set(self.crf_labels) != set(LABELS):
+                    own = viterbi(scores, self.tags, transitions)
+                    tags = paths_by_label([self.tags[j] for j in own], [self.tags[j] for j in path], self.crf_labels)
+                    path = [self.tags.index(t) for t in tags]
             else:
                 path = viterbi(scores, self.tags, transitions)
             out.append((probs, path))
         return out
+
+
+def paths_by_label(own: Sequence[str], mixed: Sequence[str], mixed_labels: Sequence[str]) -> list[str]:
+    """One BIO path from two: the spans of ``mixed_labels`` from ``mixed`` (the feature-CRF mix), the
+    others from ``own`` (the network alone), which wins where they overlap. The mix helps PROGRAM and
+    costs ORG on province CV (bench/RESULTS.md): each label takes the path that reads it best."""
+    from .alignment import unit_tags_to_spans
+
+    out = [t if t == "O" or t[2:] not in mixed_labels else "O" for t in own]
+    for span in unit_tags_to_spans([(k, k + 1) for k in range(len(mixed))], list(mixed)):
+        if span.label in mixed_labels and all(t == "O" for t in out[span.start:span.end]):
+            out[span.start:span.end] = [f"B-{span.label}"] + [f"I-{span.label}"] * (span.end - span.start - 1)
+    return out
 
 
 class Tagger(Scorer):
@@ -138,7 +156,7 @@ class Tagger(Scorer):
 
         m = load(path, device, quantize, precision)
         tagger = cls(m.net, m.tokenizer, m.arch, m.device, consistency=m.consistency, crf=m.crf,
-                     crf_weight=m.crf_weight, consistency_labels=m.consistency_labels)
+                     crf_weight=m.crf_weight, consistency_labels=m.consistency_labels, crf_labels=m.crf_labels)
         tagger.precision = m.precision
         return tagger
 

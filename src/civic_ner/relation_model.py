@@ -9,7 +9,7 @@ number, list structure, rates, participants, an actor named after 由, which cla
 in, parts that add up to a whole without 其中 -- and the model is
 scikit-learn's logistic regression, saved as JSON weights (``relations.json`` in a model
 directory, never pickled). Decoding keeps one owner per number, one whole per part, one earlier
-mention per repeat and every runner and giver above the threshold. Chosen against the cues alone
+mention per repeat (only of a figure someone owns: R4, R17) and every runner and giver above the threshold. Chosen against the cues alone
 by CV by province (``bench/relation_scorer.py``).
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from .facts import (
-    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _clause_before, _participants, _Section,
+    GIVE_VERBS, LIST_ITEM, PART_CUES, RECIPIENT_CUES, RUN_VERBS, TOTAL_CUES, _clause_before, _has_any, _participants, _Section,
     _unit_class, is_rate,
 )
-from .relations import Relation, allowed
+from .relations import Relation, allowed, owned_repeats
 from .types import Span
 
 AWARD_CUES = ("获得", "获评", "荣获", "评为", "评选", "获奖", "奖章", "奖状")
@@ -158,7 +158,7 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
         f"{r}paragraph_gap={_bin(abs(sec.para_of[c.source] - sec.para_of[c.target]), (0, 1, 2, 4))}": 1.0,
         f"{r}sentence_gap={_bin(abs(sec.sent_of[c.source] - sec.sent_of[c.target]), (0, 1, 2, 4, 8))}": 1.0,
         f"{r}headline={_in_headline(sec, c.source)},{_in_headline(sec, c.target)}": 1.0,
-        f"{r}clause_break={any(ch in between for ch in '，,；;')}": 1.0,
+        f"{r}clause_break={_has_any(between, '，,；;')}": 1.0,
         f"{r}distance={_bin(len(between))}": 1.0,
         f"{r}target_first={b.start < a.start}": 1.0,
         f"{r}same_type_between={_bin(index.between(b.label, lo, hi), (0, 1, 2))}": 1.0,
@@ -168,7 +168,7 @@ def pair_features(sec: _Section, c: Candidate, cues: bool = True, index: _Index 
         f[f"{r}cue={Relation(c.source, c.target, c.label) in index.cues}"] = 1.0
     for name, words in (("give", GIVE_VERBS), ("run", RUN_VERBS), ("to", RECIPIENT_CUES), ("part", PART_CUES),
                         ("total", TOTAL_CUES), ("use", USE_CUES), ("award", AWARD_CUES)):
-        if any(w in between for w in words):
+        if _has_any(between, words):
             f[f"{r}between_{name}"] = 1.0
     if len(between) <= MAX_BETWEEN_BIGRAMS:
         for k in range(len(between) - 1):
@@ -249,12 +249,12 @@ def _agent_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict[
     by = "由" in _clause_before(text, a)
     rest = text[a.end:sec.sentences[sec.sent_of[c.source]][1]][:20]
     clause = rest[:min([rest.find(ch) for ch in "，,；;。" if ch in rest] or [len(rest)])]
-    f = {f"{r}by_actor={by}|acts={any(w in clause for w in ACT_AFTER)}": 1.0}
+    f = {f"{r}by_actor={by}|acts={_has_any(clause, ACT_AFTER)}": 1.0}
     if by:
         opening = text[sec.sentences[sec.sent_of[c.source]][0]:a.start][:6]
         nearest = index.nearest_before(spans, spans[c.target].label, a.start) == c.target
         gap = _bin(abs(sec.sent_of[c.source] - sec.sent_of[c.target]), (0, 1))
-        f[f"{r}by_actor|nearest_before={nearest}|back={any(w in opening for w in BACK_REFERENCES)}|gap={gap}"] = 1.0
+        f[f"{r}by_actor|nearest_before={nearest}|back={_has_any(opening, BACK_REFERENCES)}|gap={gap}"] = 1.0
     return f
 
 
@@ -273,7 +273,7 @@ def _number_features(sec: _Section, c: Candidate, r: str) -> dict[str, float]:
         if _participants(text, number):
             f[f"{r}participants"] = 1.0
     near = text[max(0, number.start - 8):number.end + 8]
-    if any(w in near for w in AWARD_CUES):
+    if _has_any(near, AWARD_CUES):
         f[f"{r}award_near_number"] = 1.0
     if a.label == b.label and a.label in NUMBERS:
         va, vb = _value(a.label, text[a.start:a.end]), _value(b.label, text[b.start:b.end])
@@ -310,7 +310,7 @@ def _clause_features(sec: _Section, c: Candidate, r: str, index: _Index) -> dict
     text, spans = sec.text, sec.spans
     a, b = spans[c.source], spans[c.target]
     between = text[min(a.end, b.end):max(a.start, b.start)]
-    kind = next((name for name, marks in (("stop", "。！？!?\n"), ("semi", "；;"), ("comma", "，,")) if any(m in between for m in marks)), "none")
+    kind = next((name for name, marks in (("stop", "。！？!?\n"), ("semi", "；;"), ("comma", "，,")) if _has_any(between, marks)), "none")
     f = {f"{r}break={kind}": 1.0}
     if a.label in NUMBERS and b.label in ("PROGRAM", "ORG"):
         owner_clause, number_clause = index.clause(b.start), index.clause(a.start)
@@ -447,9 +447,11 @@ class RelationModel:
         scored = [(self.probability(f), cand) for cand, f in featurized(text, spans, self.cues)]
         return self.decode(spans, scored, text)
 
-    def decode(self, spans: Sequence[Span], scored: list[tuple[float, Candidate]], text: str = "") -> list[Relation]:
+    def decode(self, spans: Sequence[Span], scored: list[tuple[float, Candidate]], text: str = "",
+               owned_repeats_only: bool = True) -> list[Relation]:
         """Scored candidates -> relations: every runner and giver above the threshold; one owner per
-        number and target label, one whole per part, one earlier mention per repeat. With ``text``,
+        number and target label, one whole per part, one earlier mention per repeat, and (unless
+        ``owned_repeats_only`` is off: an ablation) repeats only of a figure someone owns. With ``text``,
         an actor named twice links once, from its likeliest mention."""
         names = [text[s.start:s.end] for s in spans] if text else None
         best: dict[tuple, tuple[float, Candidate]] = {}
@@ -465,7 +467,8 @@ class RelationModel:
             if key not in best or p > best[key][0]:
                 best[key] = (p, cand)
         out = {Relation(c.source, c.target, c.label) for _, c in best.values()}
-        return sorted(r for r in out if allowed(r.label, spans[r.source].label, spans[r.target].label))
+        out = {r for r in out if allowed(r.label, spans[r.source].label, spans[r.target].label)}
+        return sorted(owned_repeats(out) if owned_repeats_only else out)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "logistic-regression", "cues": self.cues, "bias": self.bias, "threshold": self.threshold,

@@ -34,3 +34,26 @@ class Relation:
     source: int
     target: int
     label: str
+
+
+OWNER_LINKS = {"amount_of": "source", "reaches": "source", "gives": "target"}
+"""The relations that give a number an owner (an ORG or PROGRAM), and which end is the number."""
+
+
+def owned_repeats(relations: set[Relation]) -> set[Relation]:
+    """``relations`` without a ``same_as`` between mentions of a figure that no ORG or PROGRAM owns
+    through any of its mentions: a repeat is annotated only for a figure that takes part in a fact
+    (R4, R17 in the guide). A ``part_of`` stays either way (the whole's owner link is the one most
+    often missed, bench/RESULTS.md)."""
+    group: dict[int, int] = {}
+
+    def root(k: int) -> int:
+        while group.get(k, k) != k:
+            k = group[k]
+        return k
+
+    for r in relations:
+        if r.label == "same_as":
+            group[root(r.source)] = root(r.target)
+    owned = {root(getattr(r, OWNER_LINKS[r.label])) for r in relations if r.label in OWNER_LINKS}
+    return {r for r in relations if r.label != "same_as" or root(r.source) in owned}

@@ -126,7 +126,8 @@ class FitResult:
         from .prediction import Tagger
 
         return Tagger(self.net, self.tokenizer, self.arch, self.device, consistency=config.consistency,
-                      crf=self.crf, crf_weight=config.crf_ensemble, consistency_labels=config.consistency_labels)
+                      crf=self.crf, crf_weight=config.crf_ensemble, consistency_labels=config.consistency_labels,
+                      crf_labels=config.crf_ensemble_labels)
 
 
 def _layer_of(name: str) -> int | None:
