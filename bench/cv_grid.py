@@ -56,7 +56,8 @@ SYNTHETIC_ALL = {"synthetic": True, "probe_epochs": 12, "epochs": 1}
 """With all 210 synthetic items a training piece count 5.5x the real one: the epochs shrink so that
 both stages take as many optimizer steps as without synthetic text (same compute, fair comparison)."""
 
-FINAL = {"consistency": True, "crf_ensemble": 0.0, "synthetic": False, "probe_epochs": 60, "epochs": 5, "encoder_layers": 0}
+FINAL = {"consistency": True, "crf_ensemble": 0.0, "crf_ensemble_labels": ["ORG", "PROGRAM", "MONEY", "COUNT"],
+         "synthetic": False, "probe_epochs": 60, "epochs": 5, "encoder_layers": 0}
 """The recipe under study, before the CV below chose the shipped defaults (synthetic text, feature CRF
 x0.5, no document consistency): every grid row starts from it, so that the rows do not move when
 configs/default.yaml does. Consistency and the CRF weights are scored as variants of each run."""
@@ -141,8 +142,9 @@ def mixed_labels_only(row: dict, weight: str, labels: list[str], text_of: dict[s
         return out
 
     own, mixed = row["variants"]["0.0"], row["variants"][weight]
+    raw = own.get("raw") is not None and mixed.get("raw") is not None
     return {"predicted": combined(own["predicted"], mixed["predicted"]),
-            "raw": None if own.get("raw") is None else combined(own["raw"], mixed["raw"])}
+            "raw": combined(own["raw"], mixed["raw"]) if raw else None}
 
 
 def load_examples_file(path: str | Path):
@@ -381,7 +383,10 @@ def cmd_summarize(args) -> None:
                     if float(weight) > 0:
                         name = f"{row['recipe']}{MIXED}{weight}"
                         by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {**row, **variant}
-                        if args.mix_labels and "0.0" in row["variants"]:
+                        if args.mix_labels and "0.0" not in row["variants"]:
+                            print(f"{row['recipe']} seed {row['seed']} fold {row['fold'] + 1}: no network-alone "
+                                  "variant, no --mix-labels row", file=sys.stderr)
+                        elif args.mix_labels:
                             name += f", {'/'.join(args.mix_labels)} only"
                             by_recipe.setdefault(name, {})[(row["seed"], row["fold"])] = {
                                 **row, **mixed_labels_only(row, weight, args.mix_labels, text_of)}

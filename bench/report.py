@@ -166,14 +166,15 @@ SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/mod
 _LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples-2026-12-07.json "
            "--folds 3 --consistency-labels PROGRAM")
 LAYERS = ("cv_layers.json", f"{_LAYERS} --span-rules --json bench/results/cv_layers.json")
+"""The whole encoder against its first 6 layers, rerun on today's corpus (adjudicated gold), same folds and seeds;
+runs: `bench/cv_grid.py export --out runs/grid/examples-2026-12-07.json` (today's adjudicated gold), then `bench/cv_grid.py
+run --examples runs/grid/examples-2026-12-07.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
 FINE_TUNING = ("cv_fine_tuning.json", "python bench/cv_grid.py summarize runs/grid/layers.jsonl runs/grid/fine_tuning.jsonl "
                "--examples runs/grid/examples-2026-12-07.json --folds 3 --consistency-labels PROGRAM --span-rules "
                "--mix-labels PROGRAM --json bench/results/cv_fine_tuning.json")
 """How much the 6-layer encoder is fine-tuned (two epochs, a 2.5x rate) and which labels take the feature-CRF mix, on
-the folds and seeds of the encoder-depth grid (whose runs it reads again)."""
-"""The whole encoder against its first 6 layers, rerun on today's corpus (adjudicated gold), same folds and seeds;
-runs: `bench/cv_grid.py export --out runs/grid/examples-2026-12-07.json` (today's adjudicated gold), then `bench/cv_grid.py
-run --examples runs/grid/examples-2026-12-07.json --grid layers --folds 3 --workers 2 --out runs/grid/layers.jsonl`."""
+the folds and seeds of the encoder-depth grid (whose runs it reads again); runs: `GRID_THREADS=1 python bench/cv_grid.py
+run --examples runs/grid/examples-2026-12-07.json --grid fine-tuning --folds 3 --workers 2 --out runs/grid/fine_tuning.jsonl`."""
 CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jsonl --examples runs/grid/examples.json "
              "--recipe +grounded --weight 0.5 --seed 13 --json bench/results/cv_errors.json")
 """The 12-layer recipe's errors on the earlier CV by province (grounded sections of the held-out training provinces)."""
@@ -324,7 +325,9 @@ def fine_tuning() -> list[str]:
     for name, table in load(FINE_TUNING[0]).items():
         if "6 encoder layers" in name and ("+ feature CRF" not in name or "x0.5" in name):
             lines.append(_cv_row(name, table, "parts_without_consistency"))
-    return lines + ["", f"`{FINE_TUNING[1]}` (rows \"…, PROGRAM only\": PROGRAM spans from the mix, the other labels' from "
+    return lines + ["", "`GRID_THREADS=1 python bench/cv_grid.py run --examples runs/grid/examples-2026-12-07.json --grid "
+                        "fine-tuning --folds 3 --workers 2 --out runs/grid/fine_tuning.jsonl`, then "
+                        f"`{FINE_TUNING[1]}` (rows \"…, PROGRAM only\": PROGRAM spans from the mix, the other labels' from "
                         "the network alone, config `crf_ensemble_labels`)."]
 
 

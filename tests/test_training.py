@@ -12,6 +12,7 @@ from civic_ner.config import ConfigError, TrainConfig, load_config, schema_table
 from civic_ner.model_dir import ModelDirError
 from civic_ner.prediction import Tagger
 from civic_ner.training import fit, load_examples, train, training_pieces
+from civic_ner.types import LABELS
 from conftest import TINY_RECIPE, write_small_data
 
 
@@ -304,16 +305,29 @@ def test_feature_crf_ensemble_is_saved_and_mixed_in(tmp_path, tiny_encoder_dir, 
         np.testing.assert_allclose(m, 0.5 * a + 0.5 * c, atol=1e-9)
     meta = json.loads((model_dir / "civic_ner.json").read_text())
     assert meta["crf_ensemble_labels"] == ["ORG", "PROGRAM", "MONEY", "COUNT"] and tagger.crf_labels == tuple(meta["crf_ensemble_labels"])
-    # crf_ensemble_labels: PROGRAM spans from the mix, the other labels' from the network's own path
-    tagger.crf_weight = 0.5
-    both = tagger.predict_spans(texts)
-    tagger.crf_weight = 0.0
-    own = tagger.predict_spans(texts)
-    tagger.crf_weight, tagger.crf_labels = 0.5, ("PROGRAM",)
-    split = tagger.predict_spans(texts)
-    for b, o, sp in zip(both, own, split):
-        assert [x for x in sp if x.label != "PROGRAM"] == [x for x in o if x.label != "PROGRAM"]
-        assert {x for x in sp if x.label == "PROGRAM"} <= {x for x in b if x.label == "PROGRAM"}
+    # crf_ensemble_labels: PROGRAM spans from the mix, the other labels' from the network's own path; the
+    # characters not in a mixed span keep the network's own marginals
+    from civic_ner.prediction import paths_by_label
+
+    def scored(weight, labels):
+        tagger.crf_weight, tagger.crf_labels = weight, labels
+        return tagger._scored(texts, 32, None)
+
+    own, mixed, split = scored(0.0, LABELS), scored(0.5, LABELS), scored(0.5, ("PROGRAM",))
+    for (own_p, own_path), (_, mix_path), (split_p, split_path) in zip(own, mixed, split):
+        tags = paths_by_label([tagger.tags[j] for j in own_path], [tagger.tags[j] for j in mix_path], ["PROGRAM"])
+        assert [tagger.tags[j] for j in split_path] == tags
+        kept_own = np.array([t == "O" or not t.endswith("PROGRAM") for t in tags])
+        np.testing.assert_allclose(split_p[kept_own], own_p[kept_own], atol=1e-12)
+    assert any(not np.allclose(a[0], b[0]) for a, b in zip(own, mixed)), "the mix must differ from the network alone"
+    # a directory written before the key: every label from the mix, as then; an unknown label is refused
+    del meta["crf_ensemble_labels"]
+    (model_dir / "civic_ner.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert Tagger.from_dir(model_dir, device="cpu").crf_labels == ("ORG", "PROGRAM", "MONEY", "COUNT")
+    (model_dir / "civic_ner.json").write_text(json.dumps({**meta, "crf_ensemble_labels": ["PROG"]}), encoding="utf-8")
+    with pytest.raises(ModelDirError, match="crf_ensemble_labels"):
+        Tagger.from_dir(model_dir, device="cpu")
+    (model_dir / "civic_ner.json").write_text(json.dumps(meta), encoding="utf-8")
     (model_dir / "crf.crfsuite").unlink()
     with pytest.raises(ModelDirError, match="crf.crfsuite is missing"):
         Tagger.from_dir(model_dir)

@@ -165,6 +165,8 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     crf, weight = load_crf(path, meta)
     labels = tuple(meta.get("consistency_labels") or ("ORG", "PROGRAM"))  # directories before 0.3: both
     crf_labels = tuple(meta.get("crf_ensemble_labels") or LABELS)  # directories before it: every label from the mix
+    if any(label not in LABELS for label in crf_labels):
+        raise ModelDirError(f"{path}: civic_ner.json: crf_ensemble_labels {list(crf_labels)} names an unknown label")
     return Loaded(net, tokenizer, arch, target, bool(meta.get("consistency", True)), labels, crf, weight, precision, crf_labels)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import unit_encoder
+from .alignment import unit_encoder, unit_tags_to_spans
 from .device import pick_device
 from .types import LABELS, Entity, Span
 
@@ -98,7 +98,8 @@ class Scorer:
         return [probs for probs, _ in self._scored(texts, batch_size, features)]
 
     def _scored(self, texts: Sequence[str], batch_size: int, features: Sequence[dict] | None, progress: bool = False):
-        """(marginals, best path) per text."""
+        """(marginals, best path) per text. With ``crf_labels`` short of every label, the characters of
+        spans taken from the network's own path keep its marginals, the others the mixed ones."""
         from .model import batch_marginals, viterbi
 
         if features is None:
@@ -115,12 +116,14 @@ class Scorer:
                 out.append((np.zeros((0, len(self.tags))), []))
                 continue
             if mixed:
-                probs = (1.0 - self.crf_weight) * probs + self.crf_weight * extra
+                own_probs, probs = probs, (1.0 - self.crf_weight) * probs + self.crf_weight * extra
                 path = viterbi(np.log(np.clip(probs, 1e-12, None)), self.tags)  # BIO constraints only
                 if set(self.crf_labels) != set(LABELS):
                     own = viterbi(scores, self.tags, transitions)
                     tags = paths_by_label([self.tags[j] for j in own], [self.tags[j] for j in path], self.crf_labels)
                     path = [self.tags.index(t) for t in tags]
+                    from_mix = np.array([t != "O" and t[2:] in self.crf_labels for t in tags])
+                    probs = np.where(from_mix[:, None], probs, own_probs)  # each character scored by what decided it
             else:
                 path = viterbi(scores, self.tags, transitions)
             out.append((probs, path))
@@ -131,8 +134,6 @@ def paths_by_label(own: Sequence[str], mixed: Sequence[str], mixed_labels: Seque
     """One BIO path from two: the spans of ``mixed_labels`` from ``mixed`` (the feature-CRF mix), the
     others from ``own`` (the network alone), which wins where they overlap. The mix helps PROGRAM and
     costs ORG on province CV (bench/RESULTS.md): each label takes the path that reads it best."""
-    from .alignment import unit_tags_to_spans
-
     out = [t if t == "O" or t[2:] not in mixed_labels else "O" for t in own]
     for span in unit_tags_to_spans([(k, k + 1) for k in range(len(mixed))], list(mixed)):
         if span.label in mixed_labels and all(t == "O" for t in out[span.start:span.end]):
