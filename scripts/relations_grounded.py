@@ -24,7 +24,7 @@ from pathlib import Path
 
 from civic_ner import corpus, fileio
 from civic_ner.inline import RELATION_LINE_RE, read_blocks, write_blocks
-from civic_ner.relations import RELATION_TYPES, Relation, allowed
+from civic_ner.relations import RELATION_TYPES, Relation, allowed, repeat_roots
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUNDED = ROOT / "annotations" / "grounded.json"
@@ -119,20 +119,7 @@ def canonical_repeats(relations: set[Relation]) -> set[Relation]:
     """same_as is an equivalence (one figure mentioned again): every group of mentions linked by
     same_as is written as links from each later mention to the first one (annotators wrote chains
     to the nearest earlier mention or stars to the first; both mean the same)."""
-    parent: dict[int, int] = {}
-
-    def root(k: int) -> int:
-        while parent.get(k, k) != k:
-            k = parent[k]
-        return k
-
-    for r in relations:
-        if r.label == "same_as":
-            a, b = root(r.source), root(r.target)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    members = {k for r in relations if r.label == "same_as" for k in (r.source, r.target)}
-    repeats = {Relation(k, root(k), "same_as") for k in members if root(k) != k}
+    repeats = {Relation(k, first, "same_as") for k, first in repeat_roots(relations).items() if first != k}
     return {r for r in relations if r.label != "same_as"} | repeats
 
 

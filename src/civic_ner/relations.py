@@ -40,20 +40,30 @@ OWNER_LINKS = {"amount_of": "source", "reaches": "source", "gives": "target"}
 """The relations that give a number an owner (an ORG or PROGRAM), and which end is the number."""
 
 
+def repeat_roots(relations: set[Relation] | list[Relation]) -> dict[int, int]:
+    """Every mention a ``same_as`` touches -> the first mention of its figure (same_as is an
+    equivalence: chains to the nearest earlier mention and stars to the first mean the same)."""
+    parent: dict[int, int] = {}
+
+    def root(k: int) -> int:
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    for r in relations:
+        if r.label == "same_as":
+            a, b = root(r.source), root(r.target)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    members = {k for r in relations if r.label == "same_as" for k in (r.source, r.target)}
+    return {k: root(k) for k in members}
+
+
 def owned_repeats(relations: set[Relation]) -> set[Relation]:
     """``relations`` without a ``same_as`` between mentions of a figure that no ORG or PROGRAM owns
     through any of its mentions: a repeat is annotated only for a figure that takes part in a fact
     (R4, R17 in the guide). A ``part_of`` stays either way (the whole's owner link is the one most
     often missed, bench/RESULTS.md)."""
-    group: dict[int, int] = {}
-
-    def root(k: int) -> int:
-        while group.get(k, k) != k:
-            k = group[k]
-        return k
-
-    for r in relations:
-        if r.label == "same_as":
-            group[root(r.source)] = root(r.target)
-    owned = {root(getattr(r, OWNER_LINKS[r.label])) for r in relations if r.label in OWNER_LINKS}
-    return {r for r in relations if r.label != "same_as" or root(r.source) in owned}
+    roots = repeat_roots(relations)
+    owned = {roots.get(k, k) for r in relations if r.label in OWNER_LINKS for k in (getattr(r, OWNER_LINKS[r.label]),)}
+    return {r for r in relations if r.label != "same_as" or roots[r.source] in owned}
