@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from civic_ner.program_rules import PROGRAM_RULES  # noqa: E402  (after the path insert)
 from civic_ner.span_rules import SPAN_RULES  # noqa: E402
+from civic_ner.types import LABELS  # noqa: E402
 
 FOLDS = 5
 SEEDS = (13, 14, 15)
@@ -56,7 +57,7 @@ SYNTHETIC_ALL = {"synthetic": True, "probe_epochs": 12, "epochs": 1}
 """With all 210 synthetic items a training piece count 5.5x the real one: the epochs shrink so that
 both stages take as many optimizer steps as without synthetic text (same compute, fair comparison)."""
 
-FINAL = {"consistency": True, "crf_ensemble": 0.0, "crf_ensemble_labels": ["ORG", "PROGRAM", "MONEY", "COUNT"],
+FINAL = {"consistency": True, "crf_ensemble": 0.0, "crf_ensemble_labels": list(LABELS),
          "synthetic": False, "probe_epochs": 60, "epochs": 5, "encoder_layers": 0}
 """The recipe under study, before the CV below chose the shipped defaults (synthetic text, feature CRF
 x0.5, no document consistency): every grid row starts from it, so that the rows do not move when
@@ -565,7 +566,7 @@ def main() -> None:
     p.add_argument("--gazetteer", metavar="MIN_COUNT:MIN_SHARE[:extend]", default=None, type=gazetteer_setting,
                    help="fill missed ORG/PROGRAM names from a gazetteer of each fold's training gold "
                         "(bench/gazetteer.py): names labelled MIN_COUNT times and in MIN_SHARE of their occurrences")
-    p.add_argument("--mix-labels", nargs="+", choices=["ORG", "PROGRAM", "MONEY", "COUNT"], default=None,
+    p.add_argument("--mix-labels", nargs="+", choices=LABELS, default=None,
                    help="also score each mixed row with only these labels from the mix, the others from the network "
                         "alone (config crf_ensemble_labels), e.g. --mix-labels PROGRAM")
     p.add_argument("--consistency-labels", nargs="+", choices=["ORG", "PROGRAM"], default=["ORG", "PROGRAM"],

@@ -42,15 +42,20 @@ EVALUATION_BF16 = ("evaluate_default_bf16.json", "python evaluate.py --model run
 EVALUATION_SERVE_BF16 = ("evaluate_serve_bf16.json", "python evaluate.py --model runs/default/model-serve --precision bf16 "
                          "--no-baselines --threads 1 --json bench/results/evaluate_serve_bf16.json")
 """bf16 on both tests, as trained and as the serving copy runs it on a bf16 CPU (torch weights, trimmed vocabulary)."""
-TWELVE_LAYERS = {name: name.replace(".json", "_12layers.json") for name in (
-    EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0], INFERENCE_BF16[0])}
-TWELVE_LAYERS["training.json"] = "training_12layers.json"
+SHIPPED_FILES = (EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0],
+                 INFERENCE_BF16[0], "training.json")
+"""The result files that describe the shipped model; when the default changes they are kept under a suffix."""
+
+
+def _kept_as(suffix: str) -> dict[str, str]:
+    return {name: name.replace(".json", f"_{suffix}.json") for name in SHIPPED_FILES}
+
+
+TWELVE_LAYERS = _kept_as("12layers")
 """The same files for the 12-layer model shipped before ``encoder_layers: 6``, made by the same commands then (when
 ``runs/default`` held it; it is ``runs/layers12`` now) and kept under these names: the tables measured with it read
 its F1."""
-EARLIER_6 = {name: name.replace(".json", "_crf05_1epoch.json") for name in (
-    EVALUATION[0], EVALUATION_INT8[0], EVALUATION_SERVE[0], EVALUATION_BF16[0], EVALUATION_SERVE_BF16[0], INFERENCE_BF16[0],
-    "training.json")}
+EARLIER_6 = _kept_as("crf05_1epoch")
 """The same files for the 6-layer model shipped before the fine-tuning CV (feature CRF x0.5 for every label, one
 fine-tuning epoch), made by the same commands then and kept under these names."""
 INFERENCE_12 = ("inference_layers12_rerun.json", "python bench/inference.py --model runs/layers12/model --variants "

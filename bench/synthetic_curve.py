@@ -41,6 +41,7 @@ def main() -> None:
     from civic_ner.cv import model_variants
     from civic_ner.evaluation import span_scores
     from civic_ner.training import fit_feature_crf, load_examples, written_for
+    from civic_ner.types import LABELS
 
     config = load_config(args.config)
     splits = load_examples(args.data_dir)
@@ -58,7 +59,7 @@ def main() -> None:
     for n in args.points:
         # the same items (round-robin over provinces, training.written_for) for the CRF and the model
         cfg = replace(config, synthetic=n > 0, synthetic_items=n, grounded=False,
-                      crf_ensemble_labels=["ORG", "PROGRAM", "MONEY", "COUNT"])  # the rows' names: the mix for every label
+                      crf_ensemble_labels=list(LABELS))  # the rows' names: the mix for every label
         use = written_for(cfg, pool)
         started = time.time()
         crf = fit_feature_crf(train + use)  # the same CRF the shipped model mixes in
