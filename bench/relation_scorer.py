@@ -51,6 +51,8 @@ from civic_ner.report import TOTAL_NAMES as TOTALS  # noqa: E402
 from civic_ner.relation_model import THRESHOLD, Candidate, RelationModel, featurized  # noqa: E402
 from relation_vectors import PairProjection, section_vectors  # noqa: E402
 import relation_variants as variants  # noqa: E402
+from civic_ner.relation_pairs import PairSettings  # noqa: E402
+from relation_pairs import fold_scores, mean_probabilities  # noqa: E402
 
 ROWS = ("cues", "learned, no cues", "learned + cues")
 EVERY_REPEAT_ROW = "learned + cues, every repeat kept (decoding before R4)"
@@ -70,6 +72,12 @@ WITHOUT_FEATURES["learned + cues, without clauses and part sums (shipped before)
     WITHOUT_FEATURES[WITHOUT_CLAUSE_ROW] + WITHOUT_FEATURES[WITHOUT_PART_SUMS_ROW])
 """Ablation rows: the shipped learner without one group of its features (the keys' markers)."""
 FEATURE_ROWS = tuple(WITHOUT_FEATURES)
+LISTWISE_ROW = "learned + cues, listwise choices"
+"""``--listwise``: the same features, a number's owners competing in one softmax (bench/relation_choice.py)."""
+PAIR_ROW = "pair encoder (fine-tuned) + LR logit"
+PAIR_MEAN_ROW = "mean of the pair encoder and learned + cues"
+"""``--pair-encoder``: the fine-tuned pair encoder stacked on the shipped learner (bench/relation_pairs.py),
+and the plain average of its probability and the shipped learner's."""
 INNER = ", threshold by inner CV"
 MICRO = " for micro F1"
 SEEDS = (13, 14, 15)
@@ -125,6 +133,8 @@ class Options:
     variants: bool = False
     variant_thresholds: bool = False
     gbt: dict = field(default_factory=dict)  # the trees' settings (``--gbt-min-count`` ...)
+    pairs: PairSettings | None = None
+    listwise: bool = False
 
 
 def row_features(name: str, train, sections, rows: dict, options: Options) -> dict[str, list[dict]]:
@@ -153,6 +163,12 @@ def fit_and_score(name: str, train, test, rows: dict, options: Options,
                   assignment: dict[str, int] | None = None) -> dict[str, list[tuple[float, Candidate]]]:
     """Fit row ``name`` on ``train``; section id -> (probability, candidate) of every test candidate."""
     name = name.removesuffix(INNER)
+    if name == LISTWISE_ROW:
+        from relation_choice import ChoiceModel
+
+        model = ChoiceModel().fit([(r.spans, rows[r.id]) for r in train])
+        return {r.id: list(zip(model.scores(r.spans, [c for c, _, _ in rows[r.id]], [f for _, f, _ in rows[r.id]]),
+                               (c for c, _, _ in rows[r.id]))) for r in test}
     feats = row_features(name, train, list(train) + list(test), rows, options)
     labels = [y for r in train for _, _, y in rows[r.id]]
     train_rows = [f for r in train for f in feats[r.id]]
@@ -235,8 +251,10 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
     uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
     for r in test:
         found["cues"].append((gold_of(r), {(x.source, x.target, x.label) for x in extract_relations(r.text, r.spans)}))
+    if options.pairs is not None:
+        _score_pairs(train, test, rows, found, options)
     for name in found:
-        if name in ("cues", EVERY_REPEAT_ROW) or TYPED in name or INNER in name:
+        if name in ("cues", EVERY_REPEAT_ROW, PAIR_ROW, PAIR_MEAN_ROW) or TYPED in name or INNER in name:
             continue
         scored = fit_and_score(name, train, test, rows, options, assignment)
         for r in test:
@@ -257,6 +275,19 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
                 chosen[name + suffix].append(thresholds)
                 for r in test:
                     found[name + suffix].append((gold_of(r), decoded(r, scored[r.id], thresholds)))
+
+
+def _score_pairs(train, test, rows: dict, found: dict[str, list], options: Options) -> None:
+    """The pair encoder's rows for one fold: fitted on ``train`` (bench/relation_pairs.py), its
+    probabilities and their mean with its linear model's on ``test``."""
+    scored, linear = fold_scores(train, test, rows, options.pairs, seed=len(found[PAIR_ROW]))
+    uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
+    mean = mean_probabilities(scored, linear)
+    for r in test:
+        found[PAIR_ROW].append((gold_of(r), decoded(r, scored[r.id], uniform)))
+        found[PAIR_MEAN_ROW].append((gold_of(r), decoded(r, mean[r.id], uniform)))
+    micro = relation_prf(found[PAIR_ROW][-len(test):])["micro"]["f1"]
+    print(f"  fold of {len(test)} sections: pair encoder micro F1 {micro:.3f}", flush=True)
 
 
 def totals_shares(records, found: list[set[tuple]]) -> dict[str, dict]:
@@ -281,6 +312,10 @@ def row_names(options: Options) -> list[str]:
         names += [ROWS[-1] + TYPED, ROWS[-1] + TYPED + MICRO]
     if options.variants:
         names += list(VARIANT_ROWS) + list(FEATURE_ROWS)
+    if options.listwise:
+        names.append(LISTWISE_ROW)
+    if options.pairs is not None:
+        names += [PAIR_ROW, PAIR_MEAN_ROW]
     if options.variant_thresholds:
         names += [ROWS[-1] + INNER] + [n + INNER for n in VARIANT_ROWS if "trees" in n]
     return names
@@ -310,12 +345,14 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
         for measure in TOTALS:
             shares = [s[name][measure]["share"] for s in per_seed]
             out[name][measure] = {"share": round(statistics.mean(shares), 4), "share_std": round(statistics.pstdev(shares), 4),
+                                  "share_dealings": [round(x, 4) for x in shares],
                                   "equal_first_dealing": per_seed[0][name][measure]["equal"],
                                   "total": per_seed[0][name][measure]["total"]}
         for label in (*RELATION_ROWS, "micro"):
             f1s = [s[name][label]["f1"] for s in per_seed]
             first = per_seed[0][name][label]
             out[name][label] = {"f1": round(statistics.mean(f1s), 4), "f1_std": round(statistics.pstdev(f1s), 4),
+                                "f1_dealings": [round(f, 4) for f in f1s],
                                 "precision_first_dealing": round(first["precision"], 4),
                                 "recall_first_dealing": round(first["recall"], 4), "support": first["support"]}
     return out, chosen
@@ -325,7 +362,10 @@ def options_from(args, records) -> Options:
     """The rows the flags ask for; the pretrained control reads the encoder the default config names."""
     options = Options(args.threshold, dims=args.vector_dims, scale=args.vector_scale, type_thresholds=args.type_thresholds,
                       seeds=tuple(args.seeds), variants=args.variants, variant_thresholds=args.variant_thresholds,
-                      gbt=variants.gbt_settings(args.gbt_min_count, args.gbt_learning_rate, args.gbt_iterations))
+                      gbt=variants.gbt_settings(args.gbt_min_count, args.gbt_learning_rate, args.gbt_iterations),
+                      listwise=args.listwise,
+                      pairs=PairSettings(epochs=args.pair_epochs, layers=args.pair_layers, listwise=args.pair_listwise)
+                      if args.pair_encoder else None)
     if args.encoder_vectors:
         options.vectors[ENCODER_ROW] = section_vectors(records, args.encoder_vectors)
         if args.pretrained_control:
@@ -349,6 +389,11 @@ def command_of(args) -> str:
         parts.append(("--variants " if args.variants else "") + ("--variant-thresholds " if args.variant_thresholds else "")
                      + f"--gbt-min-count {args.gbt_min_count} --gbt-learning-rate {args.gbt_learning_rate} "
                      f"--gbt-iterations {args.gbt_iterations}")
+    if args.listwise:
+        parts.append("--listwise")
+    if args.pair_encoder:
+        parts.append(f"--pair-encoder --pair-epochs {args.pair_epochs} --pair-layers {args.pair_layers}"
+                     + (" --pair-listwise" if args.pair_listwise else ""))
     if tuple(args.seeds) != SEEDS:
         parts.append("--seeds " + " ".join(map(str, args.seeds)))
     return " ".join(parts)
@@ -374,6 +419,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gbt-min-count", type=int, default=variants.MIN_COUNT, help="training rows a tree column needs")
     p.add_argument("--gbt-learning-rate", type=float, default=0.1)
     p.add_argument("--gbt-iterations", type=int, default=200)
+    p.add_argument("--listwise", action="store_true", help="add the row with listwise choices (a number's owners compete)")
+    p.add_argument("--pair-encoder", action="store_true", help="add the fine-tuned pair encoder's rows (slow: minutes a fold)")
+    p.add_argument("--pair-epochs", type=int, default=PairSettings.epochs)
+    p.add_argument("--pair-layers", type=int, default=PairSettings.layers)
+    p.add_argument("--pair-listwise", action="store_true", help="the pair encoder learns one owner per number as a choice "
+                   "(else every candidate on its own)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the dealings (default %(default)s)")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)

@@ -145,6 +145,17 @@ RELATIONS = ("relations_cv.json", "python bench/relation_scorer.py --encoder-vec
              "--vector-dims 32 --vector-scale 0.5 --type-thresholds")
 """The relation layers given gold entities, 5-fold CV by province over the training text, 3 dealings (the encoder
 rows read the shipped model: its encoder was fine-tuned on these sections; the pretrained row is the clean control)."""
+RELATION_PAIRS = (("relations_cv_pairs_d13.json", "python bench/relation_scorer.py --pair-encoder --pair-listwise --seeds 13 "
+                   "--json bench/results/relations_cv_pairs_d13.json"),
+                  ("relations_cv_pairs_d14_15.json", "python bench/relation_scorer.py --pair-encoder --pair-listwise --seeds 14 15 "
+                   "--json bench/results/relations_cv_pairs_d14_15.json"))
+"""The fine-tuned pair encoder (relation_model: pair-encoder) on the same CV, its three dealings run as two
+commands (the first chose the mix; the other two confirm it); the table pools the dealings."""
+EVALUATION_LINEAR_RELATIONS = "evaluate_default_linear_relations.json"
+"""The same model's evaluation with the linear relation layer alone (relation_model: learned), shipped before the pair encoder."""
+RELATION_LISTWISE = ("relations_cv_listwise.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --listwise "
+                     "--json bench/results/relations_cv_listwise.json")
+"""The linear model trained listwise (a number's owners compete in one softmax: bench/relation_choice.py)."""
 ALIASES = ("aliases.json", "PYTHONPATH=src python bench/aliases.py")
 """One name per organization: the resolver's same-organization decisions against hand-judged groups."""
 ALIAS_SAMPLES = {
@@ -380,6 +391,53 @@ def _relation_variants(rows: tuple[str, ...]) -> list[str]:
     return lines + ["", f"`{RELATION_VARIANTS[1]}` → `bench/results/{RELATION_VARIANTS[0]}`."]
 
 
+def _dealing_values(cell: dict, key: str, dealings: int) -> list[float]:
+    """One CV cell's value per dealing: listed, or recovered from mean and std (one or two dealings)."""
+    if f"{key}_dealings" in cell:
+        return list(cell[f"{key}_dealings"])
+    mean, std = cell[key], cell[f"{key}_std"]
+    return [mean] if dealings == 1 else [mean - std, mean + std]
+
+
+def pooled_dealings(files: list[str]) -> dict[str, dict]:
+    """Rows present in every file, each cell's mean ± std over the dealings of all the files."""
+    import statistics
+
+    loaded = [load(f) for f in files]
+    names = [n for n in loaded[0]["scores"] if all(n in d["scores"] for d in loaded)]
+    out: dict[str, dict] = {}
+    for name in names:
+        out[name] = {}
+        for measure, cell in loaded[0]["scores"][name].items():
+            key = "f1" if "f1" in cell else "share"
+            values = [v for d in loaded for v in _dealing_values(d["scores"][name][measure], key, len(d["dealings"]))]
+            out[name][measure] = {key: statistics.mean(values), f"{key}_std": statistics.pstdev(values)}
+    return out
+
+
+def _relation_pairs(rows: tuple[str, ...]) -> list[str]:
+    """Two tries beyond the linear model's features, against it, the same dealings and folds: the
+    linear model trained listwise, and the fine-tuned pair encoder with the linear model's logit
+    among its inputs, alone and mixed half and half with the linear model (what ships)."""
+    lines = ["Beyond the linear model's features (same dealings and folds): the same model trained listwise (a number's owners "
+             "compete in one softmax with \"none\", the loss its decoding implies; not shipped), and the fine-tuned pair encoder "
+             "(`civic_ner.relation_pairs`, fitted per fold from the pretrained encoder, which has never read the held-out fold), "
+             "alone and mixed half and half with the linear model (`relation_model: pair-encoder`):", ""]
+    scores = load(RELATION_LISTWISE[0])["scores"]
+    table = [(n, c) for n, c in scores.items() if n == "learned + cues" or "listwise" in n]
+    files = [f for f, _ in RELATION_PAIRS]
+    table += [(n, c) for n, c in pooled_dealings(files).items() if "pair encoder" in n]
+    totals = _totals(table[0][1])
+    lines += ["| model | " + " | ".join([*rows, *(f"{m}: share right" for m in totals)]) + " |",
+              "|---|" + "---|" * (len(rows) + len(totals))]
+    for name, scores in table:
+        shown = f"**{name} (shipped)**" if name.startswith("mean of the pair encoder") else name
+        lines.append(f"| {shown} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |"
+                     + "".join(f" {_share(scores[m])} |" for m in totals))
+    commands = [RELATION_LISTWISE[1]] + [c for _, c in RELATION_PAIRS]
+    return lines + ["", "; ".join(f"`{c}`" for c in commands) + "."]
+
+
 def relations() -> list[str]:
     """The relation layers: CV given gold entities (what chose the learned model), then the shipped
     layer on both tests, given gold entities and end to end, and the totals it adds up."""
@@ -397,20 +455,23 @@ def relations() -> list[str]:
               "the cues were written after reading the seeds' relations: on those sections they are in-sample; the row "
               "\"every repeat kept\" is the shipped model's scores decoded without the R4 rule for repeats, its ablation).", ""]
     lines += _relation_variants(rows)
+    lines += [""] + _relation_pairs(rows)
     lines += ["",
               "The shipped layer on the tests (F1; given gold entities | end to end from the model's entities):", "",
               "| split | layer | " + " | ".join(rows) + " | end to end micro |", "|---|---|" + "---|" * (len(rows) + 1)]
+    before = load(EVALUATION_LINEAR_RELATIONS)
     for split, title in (("test", "seeds' test"), ("province_test", "held-out provinces")):
-        rel = evaluation[split]["relations"]
-        given, e2e = rel["given_gold_entities"], rel["end_to_end"]
-        lines.append(f"| {title} | {rel.get('layer', 'cue extractor')} | " + " | ".join(_f1(given[r]) for r in rows)
-                     + f" | {_f1(e2e['micro'])} |")
+        for rel, when in ((before[split]["relations"], " (shipped before)"), (evaluation[split]["relations"], "")):
+            given, e2e = rel["given_gold_entities"], rel["end_to_end"]
+            lines.append(f"| {title} | {rel.get('layer', 'cue extractor')}{when} | " + " | ".join(_f1(given[r]) for r in rows)
+                         + f" | {_f1(e2e['micro'])} |")
     lines += ["", "Totals from the layer's relations equal to the totals of the gold relations (gold entities):", "",
               "| split | " + " | ".join(evaluation["province_test"]["relations"]["totals"]) + " |",
               "|---|" + "---|" * len(evaluation["province_test"]["relations"]["totals"])]
     for split, title in (("test", "seeds' test"), ("province_test", "held-out provinces")):
-        totals = evaluation[split]["relations"]["totals"]
-        lines.append(f"| {title} | " + " | ".join(f"{c['equal']} of {c['total']}" for c in totals.values()) + " |")
+        for data, when in ((before, ", linear layer shipped before"), (evaluation, "")):
+            totals = data[split]["relations"]["totals"]
+            lines.append(f"| {title}{when} | " + " | ".join(f"{c['equal']} of {c['total']}" for c in totals.values()) + " |")
     return lines
 
 

@@ -235,18 +235,21 @@ def cmd_relations(args: argparse.Namespace) -> int:
     layer of the splits the model trained on: relations grow without retraining the tagger."""
     from .corpus import load_split
     from .dataset import DataError
-    from .model_dir import save_relation_model, training_config
+    from .config import check_config
+    from .model_dir import META_FILE, save_relation_model, training_config
     from .training import fit_relation_model, relation_records, written_for
 
-    config = training_config(args.model, data_dir=args.data_dir, relation_model="learned")
+    kind = args.kind or training_config(args.model).relation_model
+    config = training_config(args.model, data_dir=args.data_dir, relation_model="learned" if kind == "cues" else kind)
+    check_config(config, Path(args.model) / META_FILE)  # a pair encoder needs the encoder's word embeddings frozen
     splits = {s: [(r, {}) for r in load_split(config.data_dir, s)] for s in ("train", "dev", "synthetic", "grounded")}
     examples = [ex for s in config.train_splits for ex in splits[s]] + written_for(config, splits)
     records = relation_records(config, [r.id for r, _ in examples])  # exactly the sections the tagger trained on
-    model = fit_relation_model(config, records)
+    model = fit_relation_model(config, records, log=lambda line: print(line, file=sys.stderr))
     if model is None:
         raise DataError(f"{args.data_dir}: no relations in the sections {args.model} trained on")
     save_relation_model(args.model, model)
-    print(f"{args.model}/relations.json: relation model from {sum(len(r.relations) for r in records)} relations "
+    print(f"{args.model}/relations.json: {model.name} from {sum(len(r.relations) for r in records)} relations "
           f"in {len(records)} sections the tagger trained on")
     return 0
 
@@ -322,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("relations", help="fit the learned relation model of a model directory (relations.json)")
     p.add_argument("--model", required=True, help="a model directory written by train.py")
     p.add_argument("--data-dir", default="data", help="where the splits the model trained on are (default: %(default)s)")
+    p.add_argument("--kind", choices=("learned", "pair-encoder"),
+                   help="linear, or with the fine-tuned pair encoder (default: the model's config, learned for cues)")
     p.set_defaults(func=cmd_relations)
     add_predict_commands(sub)  # predict, facts
     add_serve_command(sub)  # serve (the Label Studio ML backend)

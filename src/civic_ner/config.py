@@ -46,8 +46,12 @@ class TrainConfig:
     consistency: bool = _key(True, "label a predicted ORG/PROGRAM name at its other occurrences in the document")
     consistency_labels: list = _key(None, "the labels document consistency propagates (ORG, PROGRAM or both)",
                                     factory=lambda: ["ORG", "PROGRAM"])
-    relation_model: str = _key("learned", "facts layer: a relation model learned from the training text's relations, "
-                               "or the cues alone", choices=("learned", "cues"))
+    relation_model: str = _key("learned", "facts layer: a relation model learned from the training text's relations "
+                               "(linear; or with a fine-tuned pair encoder stacked on it), or the cues alone",
+                               choices=("learned", "pair-encoder", "cues"))
+    relation_pair_epochs: int = _key(4, "relation_model: pair-encoder: fine-tuning epochs of the pair encoder", low=1, high=100)
+    relation_pair_layers: int = _key(6, "relation_model: pair-encoder: the pretrained encoder's first layers it keeps",
+                                     low=1, high=48)
     crf_ensemble: float = _key(0.0, "weight of a feature CRF's marginals mixed into the network's (0: none)", low=0.0,
                                high=1.0, high_open=True)
     crf_ensemble_labels: list = _key(None, "the labels whose spans come from the mixed marginals; the others from "
@@ -212,6 +216,9 @@ def check_config(config: TrainConfig, where: str | Path = "<config>") -> None:
     if not config.crf_ensemble_labels or any(l not in LABELS for l in config.crf_ensemble_labels):
         raise ConfigError(f"{where}: crf_ensemble_labels: {config.crf_ensemble_labels!r}; use a non-empty subset of "
                           f"[{', '.join(LABELS)}]")
+    if config.relation_model == "pair-encoder" and not config.freeze_embeddings:
+        raise ConfigError(f"{where}: relation_model: pair-encoder shares the encoder's word embeddings, so it needs "
+                          "freeze_embeddings: true")
     bad_splits = [s for s in config.train_splits if s not in ("train", "dev")]
     if bad_splits or not config.train_splits:
         raise ConfigError(f"{where}: train_splits: {config.train_splits!r}; use [train] or [train, dev]")

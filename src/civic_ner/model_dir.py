@@ -6,7 +6,9 @@ Layout (format :data:`FORMAT_VERSION`)::
     encoder/              ENCODER_DIR: a standard Hugging Face checkpoint (config.json, model.safetensors)
     head.safetensors      HEAD_FILE: everything of the network that is not the encoder
     crf.crfsuite          CRF_FILE: the feature CRF mixed in at prediction (only with crf_ensemble > 0)
-    relations.json        RELATIONS_FILE: the learned relation model (only with relation_model: learned)
+    relations.json        RELATIONS_FILE: the learned relation model (only with relation_model: learned or pair-encoder)
+    relation_pairs.safetensors  RELATION_PAIRS_FILE: the pair encoder's weights but its word embeddings,
+                          which are the encoder's (only with relation_model: pair-encoder)
     tokenizer files       as ``save_pretrained`` writes them
     encoder.onnx          ONNX_FILE: the encoder as an ONNX graph (only in a serving copy, ``civic-ner trim --onnx``)
     README.md             CARD_FILE: the model card
@@ -43,6 +45,9 @@ HEAD_FILE = "head.safetensors"
 CRF_FILE = "crf.crfsuite"
 RELATIONS_FILE = "relations.json"
 """The learned relation model (JSON weights); without it the facts layer uses its cues."""
+RELATION_PAIRS_FILE = "relation_pairs.safetensors"
+"""The pair encoder stacked on the learned relation model (civic_ner.relation_pairs), without the word
+embeddings: those are read from the encoder's weights (frozen in training, so the same)."""
 ONNX_FILE = "encoder.onnx"
 """The encoder run by ONNX Runtime on CPU in fp32 (civic_ner.onnx_serving), when civic_ner.json names it."""
 CARD_FILE = "README.md"
@@ -113,6 +118,21 @@ def load_weights(file: Path) -> dict:
 
     try:
         return load_file(str(file))
+    except SafetensorError as exc:
+        raise ModelDirError(f"{file}: corrupt or truncated weights ({str(exc).splitlines()[0][:200]})") from None
+    except OSError as exc:
+        raise ModelDirError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
+
+
+def load_tensor(file: Path, name: str):
+    """One tensor of a safetensors file (the rest is not read), or one ModelDirError line naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), "pt") as weights:
+            if name not in weights.keys():
+                raise ModelDirError(f"{file}: holds no {name}")
+            return weights.get_tensor(name)
     except SafetensorError as exc:
         raise ModelDirError(f"{file}: corrupt or truncated weights ({str(exc).splitlines()[0][:200]})") from None
     except OSError as exc:
@@ -262,23 +282,106 @@ def load_crf(path: Path, meta: dict):
 
 
 def load_relation_model(path: str | Path):
-    """The learned relation model of a model directory, or None (the cues decide)."""
+    """The learned relation model of a model directory, or None (the cues decide). A pair encoder's
+    description is checked now, its weights loaded on first use
+    (:class:`civic_ner.relation_pairs.DeferredRelationModel`)."""
     from .relation_model import RelationModel
 
-    file = Path(path) / RELATIONS_FILE
+    path = Path(path)
+    file = path / RELATIONS_FILE
     if not file.exists():
         return None
     try:
-        return RelationModel.load(file)
+        obj = json.loads(file.read_text(encoding="utf-8"))
+        linear = RelationModel.from_json(obj)
+        if "pair_encoder" not in obj:
+            return linear
+        from .relation_pairs import PairSettings
+
+        settings = PairSettings(**obj["pair_encoder"]["settings"])
+        encoder_config = dict(obj["pair_encoder"]["encoder_config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelDirError(f"{file}: cannot load the relation model ({exc})") from None
+        raise ModelDirError(f"{file}: cannot load the relation model ({first_line(exc)})") from None
+    if not (path / RELATION_PAIRS_FILE).exists():
+        raise ModelDirError(f"{path}: incomplete model directory ({RELATION_PAIRS_FILE} is missing)")
+    from .relation_pairs import DeferredRelationModel
+
+    expected_sha = obj["pair_encoder"].get("weights_sha256")
+    return DeferredRelationModel(lambda: _pair_relation_model(path, linear, settings, encoder_config, expected_sha))
+
+
+def _pair_relation_model(path: Path, linear, settings, encoder_config: dict, expected_sha: str | None):
+    """The pair encoder: its weights (checked against relations.json), the encoder's word embeddings
+    (the rows of this directory's vocabulary, trimmed or not), the directory's tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from .relation_pairs import PairRelationModel, word_embedding_key
+
+    weights = path / RELATION_PAIRS_FILE
+    if expected_sha and _sha256(weights) != expected_sha:
+        raise ModelDirError(f"{weights}: not the weights relations.json was saved with (checksum differs)")
+    state = load_weights(weights)
+    try:
+        specials = [encoder_config.get(k) for k in ("pad_token_id", "bos_token_id", "eos_token_id")]
+        small = 1 + max([i for i in specials if isinstance(i, int)], default=0)  # no random init of a vocabulary's rows
+        config = AutoConfig.for_model(**{**encoder_config, "vocab_size": small})
+        with torch.random.fork_rng():  # the bare model's random initialization leaves the caller's state alone
+            encoder = AutoModel.from_config(config, **encoder_kwargs(config.model_type))
+        key = word_embedding_key(encoder)
+        rows = load_tensor(path / ENCODER_WEIGHTS, key)  # this directory's vocabulary, trimmed or not
+        encoder.set_input_embeddings(torch.nn.Embedding.from_pretrained(rows, freeze=True, padding_idx=config.pad_token_id))
+        encoder.config.vocab_size = rows.shape[0]
+        state["encoder." + key] = rows
+        with torch.random.fork_rng():
+            return PairRelationModel.restore(linear, settings, state, encoder, AutoTokenizer.from_pretrained(str(path)))
+    except ModelDirError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, AssertionError) as exc:
+        raise ModelDirError(f"{weights}: cannot load the pair encoder ({first_line(exc)})") from None
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_relations(tmp: Path, relations: Any) -> None:
+    """relations.json (and the pair encoder's weights) of a relation model, or copied from another
+    model directory's (``relations`` is then its relations.json)."""
+    if isinstance(relations, Path):
+        shutil.copy2(relations, tmp / RELATIONS_FILE)
+        if (relations.parent / RELATION_PAIRS_FILE).exists():
+            shutil.copy2(relations.parent / RELATION_PAIRS_FILE, tmp / RELATION_PAIRS_FILE)
+        return
+    fileio.write_json(tmp / RELATIONS_FILE, _relations_json(relations, tmp / RELATION_PAIRS_FILE))
+
+
+def _relations_json(relations: Any, weights: Path) -> dict:
+    """A relation model's JSON; a pair encoder's weights are written to ``weights`` first and named
+    by their checksum in it (a version of the model, and a check at load)."""
+    obj = relations.to_json()
+    if hasattr(relations, "state"):
+        from safetensors.torch import save_file
+
+        with fileio.atomic_path(weights) as tmp:
+            save_file(relations.state(), str(tmp))
+        obj["pair_encoder"]["weights_sha256"] = _sha256(weights)
+    return obj
 
 
 def save_relation_model(path: str | Path, model) -> None:
-    """Write (atomically) or replace the relation model of an existing model directory."""
+    """Write (atomically) or replace the relation model of an existing model directory: a pair
+    encoder's weights first, then relations.json (which names them), then stale weights removed."""
+    path = Path(path)
     if not is_model_dir(path):
         raise ModelDirError(f"{path}: not a civic-ner model directory")
-    model.save(Path(path) / RELATIONS_FILE)
+    fileio.write_json(path / RELATIONS_FILE, _relations_json(model, path / RELATION_PAIRS_FILE))
+    if not hasattr(model, "state") and (path / RELATION_PAIRS_FILE).exists():
+        (path / RELATION_PAIRS_FILE).unlink()
 
 
 def training_config(path: str | Path, **overrides: Any):
@@ -310,7 +413,8 @@ def model_version(model_dir: str | Path) -> str:
         meta = {}
     if isinstance(meta, dict) and meta.get("data_hash") and meta.get("created"):
         key = f"{meta['data_hash']}|{meta['created']}"
-        if (model_dir / RELATIONS_FILE).exists():  # a relation model fitted later is a new version
+        if (model_dir / RELATIONS_FILE).exists():  # a relation model fitted later is a new version (its
+            # JSON names a pair encoder's weights by their checksum)
             key += "|" + hashlib.sha256((model_dir / RELATIONS_FILE).read_bytes()).hexdigest()
         return hashlib.sha256(key.encode()).hexdigest()[:12]
     digest = hashlib.sha256()
@@ -350,10 +454,8 @@ def write(tmp: Path, encoder, tokenizer, meta: dict, head: dict | Path, crf: Any
         shutil.copy2(crf, tmp / CRF_FILE)
     elif crf is not None:
         crf.save(tmp / CRF_FILE)
-    if isinstance(relations, Path):
-        shutil.copy2(relations, tmp / RELATIONS_FILE)
-    elif relations is not None:
-        relations.save(tmp / RELATIONS_FILE)
+    if relations is not None:
+        _write_relations(tmp, relations)
     tokenizer.save_pretrained(tmp)
     (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if card is not None:

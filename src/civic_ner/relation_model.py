@@ -64,6 +64,18 @@ class Candidate:
     label: str
 
 
+CHOICES = ("amount_of", "reaches", "part_of", "same_as")
+"""Relation types decoded as a choice: one owner per number and owner label, one whole per part, one
+earlier mention per repeat (runs and gives keep every actor)."""
+
+
+def choice_key(cand: Candidate, spans: Sequence[Span]) -> tuple:
+    """The choice a candidate of a CHOICES type competes in, as the decoder keeps one per key."""
+    if cand.label in ("part_of", "same_as"):
+        return (cand.source, cand.label)
+    return (cand.source, f"owner-{spans[cand.target].label}")
+
+
 def candidates(sec: _Section) -> list[Candidate]:
     """Every pair the schema allows and the text makes plausible (see the module docstring)."""
     out = []
@@ -409,6 +421,8 @@ class RelationModel:
     """Logistic regression over :func:`pair_features` of :func:`candidates`; ``cues=False`` leaves
     the cue extractor's verdict out of the features (an ablation row)."""
 
+    name = "learned relation model"
+
     def __init__(self, weights: dict[str, float] | None = None, bias: float = 0.0, threshold: float = THRESHOLD,
                  cues: bool = True) -> None:
         self.weights = weights or {}
@@ -458,12 +472,10 @@ class RelationModel:
         for p, cand in scored:
             if p < self.threshold:
                 continue
-            if cand.label in ("runs", "gives"):  # every actor, each named once (its likeliest mention, R20)
+            if cand.label in CHOICES:
+                key = choice_key(cand, spans)
+            else:  # runs, gives: every actor, each named once (its likeliest mention, R20)
                 key = (cand.target, cand.label, names[cand.source] if names else cand.source)
-            elif cand.label in ("part_of", "same_as"):
-                key = (cand.source, cand.label)
-            else:
-                key = (cand.source, f"owner-{spans[cand.target].label}")
             if key not in best or p > best[key][0]:
                 best[key] = (p, cand)
         out = {Relation(c.source, c.target, c.label) for _, c in best.values()}

@@ -120,7 +120,7 @@ def relation_scores(records: list[Record], predicted: list[list] | None = None, 
 def relation_report(records: list[Record], predicted: list[list], model: Any = None) -> dict[str, Any]:
     given = relation_scores(records, model=model)
     end_to_end = relation_scores(records, predicted, model)
-    layer = "learned relation model" if model is not None else "cue extractor"
+    layer = model.name if model is not None else "cue extractor"
     lines = [f"relations ({layer}): P / R / F1 given gold entities | end to end from predicted entities"]
     for row in (*RELATION_ROWS, "micro"):
         a, b = given[row], end_to_end[row]

@@ -401,20 +401,36 @@ def relation_records(config: TrainConfig, ids: Sequence[str]) -> list[Record]:
 
 
 def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print):
-    """The relation model of ``config.relation_model: learned``, from the relations of ``records``
+    """The relation model of ``config.relation_model`` (``learned``: linear; ``pair-encoder``: the
+    linear model with a fine-tuned pair encoder stacked on it), from the relations of ``records``
     (training sections that carry a relation layer; one without relations is a negative example);
     None for the cues."""
-    if config.relation_model != "learned":
+    if config.relation_model == "cues":
         return None
     from .relation_model import RelationModel
 
-    annotated = [(r.text, r.spans, r.relations) for r in records]
     if not any(r.relations for r in records):
         log("relation model: no training section carries relations; the facts layer keeps its cues")
         return None
-    model = RelationModel().fit(annotated)
-    log(f"relation model: learned from {sum(len(x[2]) for x in annotated)} relations in {len(annotated)} sections")
+    relations = sum(len(r.relations) for r in records)
+    if config.relation_model == "pair-encoder":
+        model = _fit_pair_encoder(config, records, log)
+    else:
+        model = RelationModel().fit([(r.text, r.spans, r.relations) for r in records])
+    log(f"relation model ({config.relation_model}): learned from {relations} relations in {len(records)} sections")
     return model
+
+
+def _fit_pair_encoder(config: TrainConfig, records: Sequence[Record], log):
+    """The pair encoder from the pretrained encoder (``config.model``), its inner CV by province."""
+    from .cv import group_of
+    from .encoder import load_encoder_model, load_tokenizer
+    from .relation_pairs import PairRelationModel, PairSettings
+
+    settings = PairSettings(layers=config.relation_pair_layers, epochs=config.relation_pair_epochs)
+    documents = [(r.text, r.spans, r.relations, group_of((r, None))) for r in records]
+    return PairRelationModel.fit(documents, load_encoder_model(config.model, layers=settings.layers),
+                                 load_tokenizer(config.model), settings, seed=config.seed, log=log)
 
 
 def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult:
