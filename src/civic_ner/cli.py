@@ -245,7 +245,7 @@ def cmd_relations(args: argparse.Namespace) -> int:
     splits = {s: [(r, {}) for r in load_split(config.data_dir, s)] for s in ("train", "dev", "synthetic", "grounded")}
     examples = [ex for s in config.train_splits for ex in splits[s]] + written_for(config, splits)
     records = relation_records(config, [r.id for r, _ in examples])  # exactly the sections the tagger trained on
-    model = fit_relation_model(config, records, log=lambda line: print(line, file=sys.stderr))
+    model = fit_relation_model(config, records, log=lambda line: print(line, file=sys.stderr), progress=True)
     if model is None:
         raise DataError(f"{args.data_dir}: no relations in the sections {args.model} trained on")
     save_relation_model(args.model, model)

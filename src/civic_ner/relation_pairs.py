@@ -228,17 +228,17 @@ class PairRelationModel:
 
     @classmethod
     def fit(cls, documents: Sequence[Document], encoder: Any, tokenizer: Any, settings: PairSettings = PairSettings(),
-            seed: int = 13, featurize: Featurize = featurized, log=print) -> "PairRelationModel":
+            seed: int = 13, featurize: Featurize = featurized, log=print, progress: bool = False) -> "PairRelationModel":
         """Fit the linear model on ``documents``, their out-of-fold logits, then fine-tune ``encoder``
         (a fresh Hugging Face encoder: the pretrained one, cut to ``settings.layers``) with the pair head."""
         import torch
 
         with torch.random.fork_rng():  # seeded here, the caller's random state untouched
             torch.manual_seed(seed)
-            return cls._fit(documents, encoder, tokenizer, settings, seed, featurize, log)
+            return cls._fit(documents, encoder, tokenizer, settings, seed, featurize, log, progress)
 
     @classmethod
-    def _fit(cls, documents, encoder, tokenizer, settings, seed, featurize, log) -> "PairRelationModel":
+    def _fit(cls, documents, encoder, tokenizer, settings, seed, featurize, log, progress) -> "PairRelationModel":
         import torch
 
         rows = [featurize(text, spans) for text, spans, _, _ in documents]
@@ -253,11 +253,14 @@ class PairRelationModel:
                 ids, pieces = encoded(tokenizer, text, spans)
                 labels = [int((c.source, c.target, c.label) in wanted) for c in cands]
                 data.append((torch.tensor(ids), pieces, pair_tensors(spans, cands, doc_logits, labels)))
-        model._fine_tune(data, seed, log)
+        model._fine_tune(data, seed, log, progress)
         return model
 
-    def _fine_tune(self, data: list, seed: int, log) -> None:
+    def _fine_tune(self, data: list, seed: int, log, progress: bool = False) -> None:
+        import sys
+
         import torch
+        from tqdm.auto import tqdm
 
         settings, net = self.settings, self.net
         encoder_params = [p for p in net.encoder.parameters() if p.requires_grad]
@@ -269,6 +272,7 @@ class PairRelationModel:
             optimizer, lambda k: min(1.0, (k + 1) / max(1, steps // 10)) * max(0.0, (steps - k) / steps))
         order = random.Random(seed)
         net.train()
+        bar = tqdm(total=steps, desc="relations", unit="section", file=sys.stderr, dynamic_ncols=True, disable=not progress)
         for epoch in range(settings.epochs):
             order.shuffle(data)
             total = 0.0
@@ -281,7 +285,10 @@ class PairRelationModel:
                 schedule.step()
                 optimizer.zero_grad()
                 total += loss.item()
+                bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{total / max(1, len(data)):.3f}")
             log(f"relation pair encoder: epoch {epoch + 1}/{settings.epochs}, loss {total / max(1, len(data)):.3f}")
+        bar.close()
         net.eval()
 
     def scored(self, text: str, spans: Sequence[Span], featurize: Featurize = featurized) -> list[tuple[float, Candidate]]:

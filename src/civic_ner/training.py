@@ -400,7 +400,7 @@ def relation_records(config: TrainConfig, ids: Sequence[str]) -> list[Record]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print):
+def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print, progress: bool = False):
     """The relation model of ``config.relation_model`` (``learned``: linear; ``pair-encoder``: the
     linear model with a fine-tuned pair encoder stacked on it), from the relations of ``records``
     (training sections that carry a relation layer; one without relations is a negative example);
@@ -414,14 +414,14 @@ def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print
         return None
     relations = sum(len(r.relations) for r in records)
     if config.relation_model == "pair-encoder":
-        model = _fit_pair_encoder(config, records, log)
+        model = _fit_pair_encoder(config, records, log, progress)
     else:
         model = RelationModel().fit([(r.text, r.spans, r.relations) for r in records])
     log(f"relation model ({config.relation_model}): learned from {relations} relations in {len(records)} sections")
     return model
 
 
-def _fit_pair_encoder(config: TrainConfig, records: Sequence[Record], log):
+def _fit_pair_encoder(config: TrainConfig, records: Sequence[Record], log, progress: bool):
     """The pair encoder from the pretrained encoder (``config.model``), its inner CV by province."""
     from .cv import group_of
     from .encoder import load_encoder_model, load_tokenizer
@@ -430,7 +430,7 @@ def _fit_pair_encoder(config: TrainConfig, records: Sequence[Record], log):
     settings = PairSettings(layers=config.relation_pair_layers, epochs=config.relation_pair_epochs)
     documents = [(r.text, r.spans, r.relations, group_of((r, None))) for r in records]
     return PairRelationModel.fit(documents, load_encoder_model(config.model, layers=settings.layers),
-                                 load_tokenizer(config.model), settings, seed=config.seed, log=log)
+                                 load_tokenizer(config.model), settings, seed=config.seed, log=log, progress=progress)
 
 
 def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult:
@@ -447,7 +447,7 @@ def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult
     dev = splits["dev"] if "dev" not in config.train_splits and splits["dev"] else None
     result = fit(config, train_examples, dev, written, log=log)
     trained_ids = [r.id for r, _ in train_examples + written]
-    result.relations = fit_relation_model(config, relation_records(config, trained_ids), log)
+    result.relations = fit_relation_model(config, relation_records(config, trained_ids), log, progress=True)
     tagger = result.tagger(config)
     metrics = {
         "dev": evaluate_examples(tagger, splits["dev"], config.eval_batch_size),
