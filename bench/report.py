@@ -180,6 +180,9 @@ SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/mod
               "--json bench/results/scale_1000.json")
 """1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
 SCALE_1000_12 = ("scale_1000_12layers.json", SCALE_1000[1])
+SCALE_1000_PAIRS = ("scale_1000_pair_encoder.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
+                    "--workers 2 --json bench/results/scale_1000_pair_encoder.json")
+"""The same run with the pair encoder in the serving copy's relation layer (the shards' facts read it)."""
 """The same run with the 12-layer model shipped before `encoder_layers: 6` (its command then)."""
 _LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples-2026-12-07.json "
            "--folds 3 --consistency-labels PROGRAM")
@@ -513,7 +516,9 @@ def serving() -> list[str]:
 def speed() -> list[str]:
     prof = load(PROFILE[0])
     scales = [(load(SCALE[0]), "as trained, 12 layers"), (load(SCALE_SERVE[0]), "serving copy, 12 layers"),
-              (load(SCALE_1000_12[0]), "serving copy, 12 layers"), (load(SCALE_1000[0]), "serving copy, shipped 6 layers")]
+              (load(SCALE_1000_12[0]), "serving copy, 12 layers"), (load(SCALE_1000[0]), "serving copy, 6 layers, linear relations")]
+    if (RESULTS / SCALE_1000_PAIRS[0]).exists():
+        scales.append((load(SCALE_1000_PAIRS[0]), "serving copy, 6 layers, pair-encoder relations (shipped)"))
     names = list(prof["inputs"])
     precision = prof.get("precision", "fp32")
     layers = f"the {prof['encoder_layers']}-layer model" if prof.get("encoder_layers") else "the 12-layer model shipped before"
@@ -554,7 +559,8 @@ def speed() -> list[str]:
     lines += ["", f"`{SCALE[1]}` → `bench/results/{SCALE[0]}`; `{SCALE_SERVE[1]}` → `bench/results/{SCALE_SERVE[0]}`; "
                   f"`{SCALE_1000[1]}` → `bench/results/{SCALE_1000[0]}` (and `bench/results/{SCALE_1000_12[0]}` with the "
                   "12-layer model; the 10,000-bulletin run, `--bulletins 10000`, "
-                  "was not run: see the notes)."]
+                  "was not run: see the notes)"
+              + (f"; `{SCALE_1000_PAIRS[1]}` → `bench/results/{SCALE_1000_PAIRS[0]}`." if (RESULTS / SCALE_1000_PAIRS[0]).exists() else ".")]
     return lines
 
 
