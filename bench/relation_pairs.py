@@ -9,7 +9,7 @@ from __future__ import annotations
 from civic_ner.config import TrainConfig
 from civic_ner.cv import group_of
 from civic_ner.encoder import load_encoder_model, load_tokenizer
-from civic_ner.relation_pairs import PairRelationModel, PairSettings
+from civic_ner.relation_pairs import PairRelationModel, PairSettings, mixed
 
 PRETRAINED = TrainConfig().model
 """The encoder every fold starts from: the default config's pretrained one."""
@@ -33,4 +33,5 @@ def fold_scores(train, test, rows: dict, settings: PairSettings, seed: int, enco
 
 
 def mean_probabilities(a: dict[str, list], b: dict[str, list]) -> dict[str, list]:
-    return {rid: [((pa + pb) / 2, c) for (pa, c), (pb, _) in zip(a[rid], b[rid])] for rid in a}
+    """The shipped mix (half and half) of the pair encoder's and the linear model's probabilities."""
+    return {rid: list(zip(mixed([p for p, _ in a[rid]], [q for q, _ in b[rid]], 0.5), (c for _, c in a[rid]))) for rid in a}

@@ -431,10 +431,16 @@ class RelationModel:
         self.cues = cues
 
     def fit(self, documents: Sequence[tuple[str, Sequence[Span], Sequence[Relation]]], c: float = 0.5) -> "RelationModel":
+        return self.fit_featurized([gold for _, _, gold in documents],
+                                   [featurized(text, spans, self.cues) for text, spans, _ in documents], c)
+
+    def fit_featurized(self, golds: Sequence[Sequence[Relation]], sections: Sequence[list], c: float = 0.5) -> "RelationModel":
+        """Fit on each section's :func:`featurized` candidates (computed once by a caller that reuses
+        them, the pair encoder's inner CV), labelled by its gold relations."""
         rows, labels = [], []
-        for text, spans, gold in documents:
+        for gold, section in zip(golds, sections):
             wanted = {(g.source, g.target, g.label) for g in gold}
-            for cand, feats in featurized(text, spans, self.cues):
+            for cand, feats in section:
                 rows.append(feats)
                 labels.append(int((cand.source, cand.target, cand.label) in wanted))
         return self.fit_rows(rows, labels, c)

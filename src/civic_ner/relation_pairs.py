@@ -181,6 +181,11 @@ def loss_of(z, pairs, null=None):
     return loss
 
 
+def mixed(pair: Sequence[float], linear: Sequence[float], linear_share: float) -> list[float]:
+    """The probability decoded: the pair encoder's and the linear model's, ``linear_share`` of the latter."""
+    return [(1 - linear_share) * p + linear_share * q for p, q in zip(pair, linear)]
+
+
 def logit(p: float) -> float:
     p = min(1 - 1e-6, max(1e-6, p))
     return math.log(p / (1 - p))
@@ -207,13 +212,7 @@ def out_of_fold_logits(documents: Sequence[Document], rows: Sequence[list], fold
 
 
 def _fit_linear(documents: Sequence[Document], rows: Sequence[list]) -> RelationModel:
-    features, labels = [], []
-    for (_, _, gold, _), section in zip(documents, rows):
-        wanted = {(g.source, g.target, g.label) for g in gold}
-        for cand, feats in section:
-            features.append(feats)
-            labels.append(int((cand.source, cand.target, cand.label) in wanted))
-    return RelationModel().fit_rows(features, labels)
+    return RelationModel().fit_featurized([gold for _, _, gold, _ in documents], rows)
 
 
 class PairRelationModel:
@@ -295,8 +294,7 @@ class PairRelationModel:
         """(probability, candidate) for every candidate of one section: the pair encoder's and the
         linear model's probabilities mixed (``settings.linear_share`` of the linear model's)."""
         cands, pair, linear = self.scored_apart(text, spans, featurize)
-        share = self.settings.linear_share
-        return [((1 - share) * p + share * q, c) for p, q, c in zip(pair, linear, cands)]
+        return list(zip(mixed(pair, linear, self.settings.linear_share), cands))
 
     def scored_apart(self, text: str, spans: Sequence[Span], featurize: Featurize = featurized):
         """The candidates, the pair encoder's probabilities and the linear model's, unmixed (the CV's rows)."""
