@@ -135,6 +135,8 @@ class Options:
     gbt: dict = field(default_factory=dict)  # the trees' settings (``--gbt-min-count`` ...)
     pairs: PairSettings | None = None
     listwise: bool = False
+    saved: dict[str, dict] = field(default_factory=dict)  # section id -> the pair rows' out-of-fold probabilities
+    saved_by_dealing: dict[int, dict] = field(default_factory=dict)
 
 
 def row_features(name: str, train, sections, rows: dict, options: Options) -> dict[str, list[dict]]:
@@ -283,6 +285,8 @@ def _score_pairs(train, test, rows: dict, found: dict[str, list], options: Optio
     scored, linear = fold_scores(train, test, rows, options.pairs, seed=len(found[PAIR_ROW]))
     uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
     mean = mean_probabilities(scored, linear)
+    for r in test:  # out-of-fold probabilities, for mixes scored later without refitting (--save-scores)
+        options.saved[r.id] = {"pair": [round(p, 6) for p, _ in scored[r.id]], "linear": [round(q, 6) for q, _ in linear[r.id]]}
     for r in test:
         found[PAIR_ROW].append((gold_of(r), decoded(r, scored[r.id], uniform)))
         found[PAIR_MEAN_ROW].append((gold_of(r), decoded(r, mean[r.id], uniform)))
@@ -339,6 +343,9 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
         for name, pairs in found.items():
             scored[name].update(totals_shares(order, [f for _, f in pairs]))
         per_seed.append(scored)
+        if options.saved:
+            options.saved_by_dealing[seed] = dict(options.saved)
+            options.saved.clear()
     out = {}
     for name in names:
         out[name] = {}
@@ -364,7 +371,8 @@ def options_from(args, records) -> Options:
                       seeds=tuple(args.seeds), variants=args.variants, variant_thresholds=args.variant_thresholds,
                       gbt=variants.gbt_settings(args.gbt_min_count, args.gbt_learning_rate, args.gbt_iterations),
                       listwise=args.listwise,
-                      pairs=PairSettings(epochs=args.pair_epochs, layers=args.pair_layers, listwise=args.pair_listwise)
+                      pairs=PairSettings(epochs=args.pair_epochs, layers=args.pair_layers, listwise=args.pair_listwise,
+                                         context=args.pair_context, markers=args.pair_markers)
                       if args.pair_encoder else None)
     if args.encoder_vectors:
         options.vectors[ENCODER_ROW] = section_vectors(records, args.encoder_vectors)
@@ -393,7 +401,8 @@ def command_of(args) -> str:
         parts.append("--listwise")
     if args.pair_encoder:
         parts.append(f"--pair-encoder --pair-epochs {args.pair_epochs} --pair-layers {args.pair_layers}"
-                     + (" --pair-listwise" if args.pair_listwise else ""))
+                     + (" --pair-listwise" if args.pair_listwise else "") + (" --pair-context" if args.pair_context else "")
+                     + (" --pair-markers" if args.pair_markers else ""))
     if tuple(args.seeds) != SEEDS:
         parts.append("--seeds " + " ".join(map(str, args.seeds)))
     return " ".join(parts)
@@ -425,13 +434,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pair-layers", type=int, default=PairSettings.layers)
     p.add_argument("--pair-listwise", action="store_true", help="the pair encoder learns one owner per number as a choice "
                    "(else every candidate on its own)")
+    p.add_argument("--pair-context", action="store_true", help="the pair encoder also reads the mean of the pieces "
+                   "between the two ends")
+    p.add_argument("--pair-markers", action="store_true", help="the pair encoder reads every entity between two markers")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="the dealings (default %(default)s)")
+    p.add_argument("--save-scores", metavar="FILE", help="with --pair-encoder: write each candidate's out-of-fold "
+                   "probabilities (pair encoder, linear model) here, per dealing")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)
     records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
     grounded_done = any(r.relations for r in records if r.meta.get("grounded"))  # the layer is merged for all or none
     annotated = [r for r in records if grounded_done or not r.meta.get("grounded")]
-    scores, chosen = cross_validate(annotated, args.folds, options_from(args, annotated))
+    options = options_from(args, annotated)
+    scores, chosen = cross_validate(annotated, args.folds, options)
+    if args.save_scores:
+        fileio.write_json(args.save_scores, {"command": command_of(args), "dealings": options.saved_by_dealing})
     names = list(scores)
     print(f"{len(annotated)} sections, {sum(len(r.relations) for r in annotated)} gold relations; given gold entities; "
           f"{args.folds}-fold CV by province, dealings {tuple(args.seeds)}: F1 mean ± std")

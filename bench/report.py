@@ -151,6 +151,23 @@ RELATION_PAIRS = (("relations_cv_pairs_d13.json", "python bench/relation_scorer.
                    "--json bench/results/relations_cv_pairs_d14_15.json"))
 """The fine-tuned pair encoder (relation_model: pair-encoder) on the same CV, its three dealings run as two
 commands (the first chose the mix; the other two confirm it); the table pools the dealings."""
+_PAIR_CV = "python bench/relation_scorer.py --pair-encoder --pair-listwise"
+RELATION_PAIRS_CONTEXT = tuple(
+    (f"relations_cv_pairs_context_d{d}.json", f"{_PAIR_CV} --pair-context --seeds {d}"
+     + (f" --save-scores runs/pairs/v2/context_d{d}_scores.json" if d != 13 else "")
+     + f" --json bench/results/relations_cv_pairs_context_d{d}.json") for d in (13, 14, 15))
+"""The pair encoder reading the text between the two ends too (``relation_pair_context``), one command a dealing
+(+0.4 on dealing 13, +0.5 and +0.2 on 14 and 15: short of the noise rule, not shipped)."""
+RELATION_PAIRS_MARKERS = (("relations_cv_pairs_markers_d13.json", f"{_PAIR_CV} --pair-context --pair-markers --seeds 13 "
+                           "--json bench/results/relations_cv_pairs_markers_d13.json"),)
+"""The same with every entity written between two markers: dealing 13 only (no gain there)."""
+PAIR_GROUPS = ((RELATION_PAIRS, "", " (shipped)"),
+               (RELATION_PAIRS_CONTEXT, ", context between the ends", ""),
+               (RELATION_PAIRS_MARKERS, ", context between the ends + entity markers, dealing 13 only", ""))
+"""The pair encoder's CV rows: files, the rows' suffix, and what the mean row of the group is."""
+RELATION_CURVE = ("relation_curve.json", "python bench/relation_curve.py --shares 0.25 0.5 0.75 1.0 "
+                  "--seeds 13 14 15 --pair-shares 0.5 --pair-seeds 13")
+"""Relation F1 against the share of the training sections (would more annotation close the gap?)."""
 EVALUATION_LINEAR_RELATIONS = "evaluate_default_linear_relations.json"
 """The same model's evaluation with the linear relation layer alone (relation_model: learned), shipped before the pair encoder."""
 RELATION_LISTWISE = ("relations_cv_listwise.json", "OMP_NUM_THREADS=1 python bench/relation_scorer.py --listwise "
@@ -180,6 +197,8 @@ SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/mod
               "--json bench/results/scale_1000.json")
 """1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
 SCALE_1000_12 = ("scale_1000_12layers.json", SCALE_1000[1])
+SCALE_1000_PAIRS_FP32 = "scale_1000_pair_encoder_fp32.json"
+"""SCALE_1000_PAIRS's run before the pair encoder followed the tagger's precision (it ran in fp32)."""
 SCALE_1000_PAIRS = ("scale_1000_pair_encoder.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
                     "--workers 2 --json bench/results/scale_1000_pair_encoder.json")
 """The same run with the pair encoder in the serving copy's relation layer (the shards' facts read it)."""
@@ -201,6 +220,8 @@ CV_ERRORS = ("cv_errors.json", "python bench/cv_errors.py runs/grid/province.jso
 """The 12-layer recipe's errors on the earlier CV by province (grounded sections of the held-out training provinces)."""
 TRAINING = ("training.json", "python bench/training.py --config configs/default.yaml --output-dir runs/default")
 """`make train`'s training (torch's default threads: one per core), wall time and peak memory."""
+RELATION_COST = ("relation_cost.json", "python bench/relation_cost.py --model runs/default/model --precisions fp32,bf16,int8")
+"""The facts layer's speed and F1 per precision of the pair encoder (gold entities)."""
 LSTM_HEAD = ("lstm_head.json", "python bench/lstm_head.py --json bench/results/lstm_head.json")
 """One probe step of the head: the BiLSTM over packed sequences (before) against padded rows read unpacked (now)."""
 
@@ -428,17 +449,42 @@ def _relation_pairs(rows: tuple[str, ...]) -> list[str]:
              "alone and mixed half and half with the linear model (`relation_model: pair-encoder`):", ""]
     scores = load(RELATION_LISTWISE[0])["scores"]
     table = [(n, c) for n, c in scores.items() if n == "learned + cues" or "listwise" in n]
-    files = [f for f, _ in RELATION_PAIRS]
-    table += [(n, c) for n, c in pooled_dealings(files).items() if "pair encoder" in n]
+    for pairs, suffix, mean_is in PAIR_GROUPS:
+        for name, cells in pooled_dealings([f for f, _ in pairs]).items():
+            if "pair encoder" in name:
+                shipped = name.startswith("mean of the pair encoder") and mean_is == " (shipped)"
+                shown = f"{name}{suffix}" + (mean_is if name.startswith("mean of the pair encoder") else "")
+                table.append((f"**{shown}**" if shipped else shown, cells))
     totals = _totals(table[0][1])
     lines += ["| model | " + " | ".join([*rows, *(f"{m}: share right" for m in totals)]) + " |",
               "|---|" + "---|" * (len(rows) + len(totals))]
     for name, scores in table:
-        shown = f"**{name} (shipped)**" if name.startswith("mean of the pair encoder") else name
-        lines.append(f"| {shown} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |"
+        lines.append(f"| {name} | " + " | ".join(_f1(scores[r], True) for r in rows) + " |"
                      + "".join(f" {_share(scores[m])} |" for m in totals))
-    commands = [RELATION_LISTWISE[1]] + [c for _, c in RELATION_PAIRS]
+    commands = [RELATION_LISTWISE[1]] + [c for pairs, _, _ in PAIR_GROUPS for _, c in pairs]
     return lines + ["", "; ".join(f"`{c}`" for c in commands) + "."]
+
+
+def relation_curve() -> list[str]:
+    """Relation F1 given gold entities against the annotated text each fold learns from; the pair
+    encoder's full-data point is its CV row (the same dealing, folds and seeds)."""
+    curve = load(RELATION_CURVE[0])
+    full = load(RELATION_PAIRS[0][0])["scores"]
+    pair = {(p["share"], p["dealing"]): p["micro"] for p in curve["pair_encoder"]}
+    full_point = {"pair encoder": full["pair encoder (fine-tuned) + LR logit"]["micro"]["f1"],
+                  "mean (shipped)": full["mean of the pair encoder and learned + cues"]["micro"]["f1"]}
+    lines = ["Relations against the amount of annotated text (CV by province as above, each fold's training sections "
+             f"sampled down to a share, the held-out fold untouched; {curve['sections']} sections, {curve['relations']} "
+             "relations in all), micro F1 given gold entities:", "",
+             "| share of the training sections | linear model, 3 dealings | pair encoder, dealing 13 | "
+             "mean of both (shipped), dealing 13 |", "|---|---|---|---|"]
+    for point in curve["linear"]:
+        share = point["share"]
+        cells = full_point if share == 1.0 else pair.get((share, 13), {})
+        lines.append(f"| {share:.0%} | {point['f1']:.3f} ± {point['f1_std']:.3f} | "
+                     + " | ".join(f"{cells[k]:.3f}" if k in cells else "–" for k in ("pair encoder", "mean (shipped)")) + " |")
+    return lines + ["", f"`{RELATION_CURVE[1]}` → `bench/results/{RELATION_CURVE[0]}`; the pair encoder's 100 % point is its "
+                        f"CV row (`bench/results/{RELATION_PAIRS[0][0]}`, whose seeds the script uses: at share 1.0 it is that row)."]
 
 
 def relations() -> list[str]:
@@ -459,6 +505,7 @@ def relations() -> list[str]:
               "\"every repeat kept\" is the shipped model's scores decoded without the R4 rule for repeats, its ablation).", ""]
     lines += _relation_variants(rows)
     lines += [""] + _relation_pairs(rows)
+    lines += [""] + relation_curve()
     lines += ["",
               "The shipped layer on the tests (F1; given gold entities | end to end from the model's entities):", "",
               "| split | layer | " + " | ".join(rows) + " | end to end micro |", "|---|---|" + "---|" * (len(rows) + 1)]
@@ -476,6 +523,25 @@ def relations() -> list[str]:
             totals = data[split]["relations"]["totals"]
             lines.append(f"| {title}{when} | " + " | ".join(f"{c['equal']} of {c['total']}" for c in totals.values()) + " |")
     return lines
+
+
+def facts_cost() -> list[str]:
+    """The relation layer's speed per precision of the pair encoder, each with its F1 given gold
+    entities on both tests (the check a speed change gets)."""
+    d = load(RELATION_COST[0])
+    lines = [f"The relation layer's cost, per precision of the pair encoder ({d['sections']} sections of the held-out "
+             f"provinces' test, {d['chars']:,} chars, gold entities, {d['threads']} torch threads, best of two passes):", "",
+             "| layer | precision | chars/s | load on first use s | F1 given gold: held-out provinces | seeds' test |",
+             "|---|---|---|---|---|---|",
+             f"| linear model alone | – | {d['linear']['chars_per_second']:,} | – | {d['linear']['f1']['province_test']:.3f} | "
+             f"{d['linear']['f1']['test']:.3f} |"]
+    for row in d["pair_encoder"]:
+        shown = "linear model + pair encoder (shipped)" + ("" if row["precision"] != "int8" else ", `--precision int8`")
+        lines.append(f"| {shown} | {row['precision']} | {row['chars_per_second']:,} | "
+                     f"{row['load_on_first_use_seconds']:.1f} | {row['f1']['province_test']:.3f} | {row['f1']['test']:.3f} |")
+    return lines + ["", f"`{RELATION_COST[1]}` → `bench/results/{RELATION_COST[0]}` ({d['pair_weights_mb']:.0f} MB of pair "
+                        "encoder weights; each row loads it afresh, the first also reading its files into the page cache). The pair "
+                        "encoder runs in the tagger's precision (`--precision`, auto by default)."]
 
 
 def aliases() -> list[str]:
@@ -517,8 +583,10 @@ def speed() -> list[str]:
     prof = load(PROFILE[0])
     scales = [(load(SCALE[0]), "as trained, 12 layers"), (load(SCALE_SERVE[0]), "serving copy, 12 layers"),
               (load(SCALE_1000_12[0]), "serving copy, 12 layers"), (load(SCALE_1000[0]), "serving copy, 6 layers, linear relations")]
+    if (RESULTS / SCALE_1000_PAIRS_FP32).exists():
+        scales.append((load(SCALE_1000_PAIRS_FP32), "serving copy, 6 layers, pair-encoder relations always in fp32 (before)"))
     if (RESULTS / SCALE_1000_PAIRS[0]).exists():
-        scales.append((load(SCALE_1000_PAIRS[0]), "serving copy, 6 layers, pair-encoder relations (shipped)"))
+        scales.append((load(SCALE_1000_PAIRS[0]), "serving copy, 6 layers, pair-encoder relations in the tagger's precision (shipped)"))
     names = list(prof["inputs"])
     precision = prof.get("precision", "fp32")
     layers = f"the {prof['encoder_layers']}-layer model" if prof.get("encoder_layers") else "the 12-layer model shipped before"
@@ -560,7 +628,9 @@ def speed() -> list[str]:
                   f"`{SCALE_1000[1]}` → `bench/results/{SCALE_1000[0]}` (and `bench/results/{SCALE_1000_12[0]}` with the "
                   "12-layer model; the 10,000-bulletin run, `--bulletins 10000`, "
                   "was not run: see the notes)"
-              + (f"; `{SCALE_1000_PAIRS[1]}` → `bench/results/{SCALE_1000_PAIRS[0]}`." if (RESULTS / SCALE_1000_PAIRS[0]).exists() else ".")]
+              + (f"; `{SCALE_1000_PAIRS[1]}` → `bench/results/{SCALE_1000_PAIRS[0]}` (the same command before the pair "
+                 f"encoder followed the tagger's precision: `bench/results/{SCALE_1000_PAIRS_FP32}`)."
+                 if (RESULTS / SCALE_1000_PAIRS[0]).exists() else ".")]
     return lines
 
 
@@ -675,6 +745,7 @@ def block() -> str:
                   "counts; the feature CRF is deterministic):", ""], ablation(),
              [""], cv_errors(),
              ["", "Relations:", ""], relations(),
+             [""], facts_cost(),
              ["", "Organization names (one name per organization):", ""], aliases(),
              ["", "Serving (Label Studio ML backend), the 12-layer model shipped before `encoder_layers: 6`:", ""], serving(),
              ["", "Speed and scale. The profile, the scale runs, the first precision table and the encoder alone in ONNX "

@@ -18,8 +18,9 @@ from civic_ner.relation_pairs import DeferredRelationModel, PairRelationModel, P
 from civic_ner.relations import allowed
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = PairSettings(layers=1, epochs=2, hidden=16, inner_folds=2, listwise=False)
-"""Each candidate on its own here; the listwise default has a test of its own."""
+SETTINGS = PairSettings(layers=1, epochs=2, hidden=16, inner_folds=2, listwise=False, context=False)
+"""Each candidate on its own here, without the context between the ends (a network as saved before that key):
+listwise and context have tests of their own, and train() runs the defaults."""
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def char_encoder(tmp_path_factory, sections) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = tmp_path_factory.mktemp("pair-encoder")
-    chars = sorted({ch for r in sections for ch in r.text if not ch.isspace()})
+    chars = sorted({ch for r in sections for ch in r.text if not ch.isspace()} | {"*"})  # the markers' piece
     pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
     BertTokenizerFast(vocab={p: i for i, p in enumerate(pieces)}, do_lower_case=False).save_pretrained(out)
     torch.manual_seed(0)
@@ -90,6 +91,56 @@ def test_the_model_directory_round_trip_reads_the_encoders_word_embeddings(model
         assert max(abs(p - q) for (p, _), (q, _) in zip(a, b)) < 1e-5
         assert again.predict(r.text, r.spans) == fitted.predict(r.text, r.spans)
     assert isinstance(again.model, PairRelationModel)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_the_pair_encoder_runs_in_the_taggers_precision(model_dir, fitted, sections, precision):
+    """load() hands the tagger's device and precision on: a bf16 encoder feeds the fp32 head, int8
+    quantizes the Linear layers; the probabilities stay close to fp32's."""
+    again = load_relation_model(model_dir, "cpu", precision)
+    assert again.model.precision == precision
+    if precision == "bf16":
+        assert again.model.net.encoder.embeddings.word_embeddings.weight.dtype == torch.bfloat16
+        assert again.model.net.mlp[0].weight.dtype == torch.float32
+    else:
+        assert type(again.model.net.mlp[0]).__name__ == "Linear" and "quantized" in type(again.model.net.mlp[0]).__module__
+    for r in sections[10:]:
+        a, b = fitted.scored(r.text, r.spans), again.scored(r.text, r.spans)
+        assert [c for _, c in a] == [c for _, c in b]
+        assert max(abs(p - q) for (p, _), (q, _) in zip(a, b)) < 0.05
+    assert load_relation_model(model_dir, "cpu", "fp32").model.precision == "fp32"
+    with pytest.raises(ValueError, match="fp32"):
+        save_relation_model(model_dir, again)  # a bf16 / int8 network's weights are not the trained ones
+
+
+def test_a_relations_json_written_before_the_context_and_marker_keys_still_loads(model_dir, fitted, sections, tmp_path):
+    """Directories saved before ``context`` / ``markers`` existed describe a network without them,
+    whatever today's defaults are."""
+    old = tmp_path / "model"
+    shutil.copytree(model_dir, old)
+    obj = json.loads((old / "relations.json").read_text(encoding="utf-8"))
+    for key in ("context", "markers"):
+        del obj["pair_encoder"]["settings"][key]
+    (old / "relations.json").write_text(json.dumps(obj), encoding="utf-8")
+    again = load_relation_model(old, "cpu", "fp32")
+    assert not again.model.settings.context and not again.model.settings.markers
+    r = sections[10]
+    assert again.predict(r.text, r.spans) == fitted.predict(r.text, r.spans)
+
+
+def test_a_bad_precision_for_the_pair_encoder_is_one_error_naming_the_file(model_dir, monkeypatch):
+    monkeypatch.setenv("CIVIC_NER_PRECISION", "fp8")
+    with pytest.raises(ModelDirError, match="relations.json.*fp8"):
+        load_relation_model(model_dir)
+
+
+def test_load_gives_the_pair_encoder_the_taggers_precision(model_dir):
+    import civic_ner
+    from civic_ner.serve import load_served
+
+    for precision in ("bf16", "fp32"):
+        assert civic_ner.load(model_dir, precision=precision).relation_model.model.precision == precision
+        assert load_served(model_dir, precision=precision).relation_model.model.precision == precision
 
 
 def test_a_trimmed_copy_carries_the_pair_encoder(model_dir, fitted, sections, tmp_path):
@@ -160,6 +211,7 @@ def test_train_writes_a_model_directory_with_the_pair_encoder(tmp_path, tiny_enc
     assert (tmp_path / "run" / "model" / RELATION_PAIRS_FILE).exists()
     model = load_relation_model(tmp_path / "run" / "model").model
     assert isinstance(model, PairRelationModel) and model.settings.layers == 1 and model.settings.listwise
+    assert not model.settings.context and not hasattr(model.net, "between"), "the default: no context between the ends"
 
 
 def test_listwise_choices_share_one_softmax(char_encoder, sections):
@@ -195,3 +247,55 @@ def test_the_relations_command_refuses_a_pair_encoder_over_trained_word_embeddin
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "civic_ner.json: relation_model: pair-encoder" in err[0]
     assert not (tiny_model_dir / RELATION_PAIRS_FILE).exists()
+
+
+def test_markers_surround_every_entity_and_keep_its_surface(sections, char_encoder):
+    from civic_ner.encoder import load_tokenizer
+    from civic_ner.relation_pairs import MARKER, encoded, marked
+
+    r = sections[0]
+    text, places = marked(r.text, r.spans)
+    assert len(text) == len(r.text) + 2 * len(r.spans)
+    for span, place in zip(r.spans, places):
+        assert text[place.start:place.end] == MARKER + r.text[span.start:span.end] + MARKER
+        assert place.label == span.label
+    tokenizer = load_tokenizer(str(char_encoder))
+    ids, pieces_of = encoded(tokenizer, r.text, r.spans, markers=True)
+    marker = tokenizer.convert_tokens_to_ids(MARKER)
+    assert marker != tokenizer.unk_token_id
+    for span, pieces in zip(r.spans, pieces_of):
+        assert ids[pieces[0]] == marker and ids[pieces[-1]] == marker, "from the opening marker to the closing one"
+        assert pieces == list(range(pieces[0], pieces[-1] + 1)) and len(pieces) >= 3, "the entity's pieces between them"
+
+
+def test_the_context_between_the_ends_is_the_mean_of_the_pieces_between(char_encoder):
+    from civic_ner.encoder import load_encoder_model
+    from civic_ner.relation_pairs import build_net
+
+    net = build_net(load_encoder_model(str(char_encoder), layers=1), PairSettings(layers=1, hidden=16, context=True))
+    states = torch.arange(20.0).reshape(10, 2)
+    pieces_of = [[0, 1], [4], [5, 6]]  # entity 0 ends at piece 1, entity 1 is piece 4, entity 2 starts at piece 5
+    pairs = {"source": torch.tensor([2, 0, 1]), "target": torch.tensor([0, 1, 2])}
+    got = net.between_vectors(states, pieces_of, pairs)
+    assert torch.equal(got[0], states[2:5].mean(0)), "between entity 0 and entity 2, whichever is the source"
+    assert torch.equal(got[1], states[2:4].mean(0))
+    assert torch.equal(got[2], torch.zeros(2)), "touching ends: nothing between"
+    shared = net.between_vectors(states, [[0, 1], [1, 2]], {"source": torch.tensor([0]), "target": torch.tensor([1])})
+    assert torch.equal(shared[0], torch.zeros(2)), "ends sharing a piece: nothing between"
+
+
+def test_a_pair_encoder_with_markers_and_context_round_trips(char_encoder, sections, tmp_path):
+    from civic_ner.encoder import load_encoder_model, load_tokenizer
+    from test_trimming import civic_model_dir
+
+    settings = PairSettings(layers=1, epochs=1, hidden=16, inner_folds=2, context=True, markers=True)
+    documents = [(r.text, r.spans, r.relations, group_of((r, None))) for r in sections[:6]]
+    model = PairRelationModel.fit(documents, load_encoder_model(str(char_encoder), layers=1),
+                                  load_tokenizer(str(char_encoder)), settings, log=lambda *_: None)
+    out = civic_model_dir(char_encoder, tmp_path / "model")
+    save_relation_model(out, model)
+    again = load_relation_model(out, "cpu", "fp32")
+    assert again.model.settings == settings
+    for r in sections[10:]:
+        a, b = model.scored(r.text, r.spans), again.scored(r.text, r.spans)
+        assert max(abs(p - q) for (p, _), (q, _) in zip(a, b)) < 1e-5

@@ -13,7 +13,7 @@ def _report():
 
 def test_every_result_file_named_by_the_report_exists():
     report = _report()
-    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.RELATION_LISTWISE[0], *(f for f, _ in report.RELATION_PAIRS), report.EVALUATION_LINEAR_RELATIONS, report.ALIASES[0], *report.TWELVE_LAYERS.values(), report.INFERENCE_12[0], report.LAYERS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.SCALE_1000[0], report.TRAINING[0], report.LSTM_HEAD[0],
+    names = [report.EVALUATION[0], report.GRID[0], report.GRID_100[0], report.RELATIONS[0], report.RELATION_VARIANTS[0], report.RELATION_LISTWISE[0], *(f for pairs, _, _ in report.PAIR_GROUPS for f, _ in pairs), report.EVALUATION_LINEAR_RELATIONS, report.RELATION_COST[0], report.RELATION_CURVE[0], report.SCALE_1000_PAIRS_FP32, report.ALIASES[0], *report.TWELVE_LAYERS.values(), report.INFERENCE_12[0], report.LAYERS[0], report.SERVING[0], report.PROFILE[0], report.SCALE[0], report.SCALE_SERVE[0], report.SCALE_1000[0], report.TRAINING[0], report.LSTM_HEAD[0],
              report.EVALUATION_INT8[0], report.EVALUATION_SERVE[0], report.INFERENCE[0], report.INFERENCE_BF16[0],
              report.EVALUATION_BF16[0], report.EVALUATION_SERVE_BF16[0], report.ONNX[0], report.CV_ERRORS[0],
              *(file for _, file, _ in report.GRID_VARIANTS), *(file for _, file, _ in report.CRF_ROWS)]

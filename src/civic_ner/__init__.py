@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from .types import Entity
 
 
-def load(model_dir, device: str | None = None, clean: bool = True) -> "NER":
-    """Load a trained model directory; returns ``ner`` with ``ner(text) -> Doc`` and ``ner.pipe(texts)``."""
+def load(model_dir, device: str | None = None, clean: bool = True, precision: str | None = None) -> "NER":
+    """Load a trained model directory; returns ``ner`` with ``ner(text) -> Doc`` and ``ner.pipe(texts)``.
+    ``precision``: fp32, bf16, int8 or auto (bf16 where this machine runs it fast, else fp32); default:
+    the directory's own (``civic-ner trim --bf16``), else auto. The relation layer's pair encoder follows."""
     from .api import load as _load
 
-    return _load(model_dir, device=device, clean=clean)
+    return _load(model_dir, device=device, clean=clean, precision=precision)
 
 
 def __getattr__(name: str):

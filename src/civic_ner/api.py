@@ -190,5 +190,6 @@ def load(model_dir: str | Path, device: str | None = None, clean: bool = True, p
     from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return NER(Tagger.from_dir(model_dir, device=device, precision=precision), model_dir, clean=clean,
-               relation_model=load_relation_model(model_dir))
+    tagger = Tagger.from_dir(model_dir, device=device, precision=precision)
+    return NER(tagger, model_dir, clean=clean,
+               relation_model=load_relation_model(model_dir, tagger.device, tagger.precision))

@@ -240,7 +240,8 @@ def cmd_relations(args: argparse.Namespace) -> int:
     from .training import fit_relation_model, relation_records, written_for
 
     kind = args.kind or training_config(args.model).relation_model
-    config = training_config(args.model, data_dir=args.data_dir, relation_model="learned" if kind == "cues" else kind)
+    config = training_config(args.model, data_dir=args.data_dir, relation_model="learned" if kind == "cues" else kind,
+                             device=args.device)
     check_config(config, Path(args.model) / META_FILE)  # a pair encoder needs the encoder's word embeddings frozen
     splits = {s: [(r, {}) for r in load_split(config.data_dir, s)] for s in ("train", "dev", "synthetic", "grounded")}
     examples = [ex for s in config.train_splits for ex in splits[s]] + written_for(config, splits)
@@ -327,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="data", help="where the splits the model trained on are (default: %(default)s)")
     p.add_argument("--kind", choices=("learned", "pair-encoder"),
                    help="linear, or with the fine-tuned pair encoder (default: the model's config, learned for cues)")
+    p.add_argument("--device", default=None, help="where the pair encoder trains: cpu, cuda, cuda:1 ... "
+                   "(default: cuda if available; the model's training device is not assumed to be here)")
     p.set_defaults(func=cmd_relations)
     add_predict_commands(sub)  # predict, facts
     add_serve_command(sub)  # serve (the Label Studio ML backend)

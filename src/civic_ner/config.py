@@ -52,6 +52,9 @@ class TrainConfig:
     relation_pair_epochs: int = _key(4, "relation_model: pair-encoder: fine-tuning epochs of the pair encoder", low=1, high=100)
     relation_pair_layers: int = _key(6, "relation_model: pair-encoder: the pretrained encoder's first layers it keeps",
                                      low=1, high=48)
+    relation_pair_context: bool = _key(False, "relation_model: pair-encoder: it also reads the text between the two "
+                                       "ends of a pair (the mean of the encoder's vectors there)")
+    relation_pair_markers: bool = _key(False, "relation_model: pair-encoder: it reads every entity between two * markers")
     crf_ensemble: float = _key(0.0, "weight of a feature CRF's marginals mixed into the network's (0: none)", low=0.0,
                                high=1.0, high_open=True)
     crf_ensemble_labels: list = _key(None, "the labels whose spans come from the mixed marginals; the others from "

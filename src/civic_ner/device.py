@@ -89,6 +89,13 @@ def resolve_precision(precision: str | None, device) -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
+def resolved(device, precision: str | None):
+    """(torch device, concrete precision) for a network about to be placed: :func:`pick_device` and
+    :func:`resolve_precision`, the one check every loader makes (raises DeviceError / ValueError)."""
+    target = pick_device(device if device is None or isinstance(device, str) else str(device))
+    return target, resolve_precision(precision, target)
+
+
 def set_precision(model, precision: str, device):
     """The network in ``precision``: fp32 (as loaded), bf16 (the encoder; the small head stays fp32)
     or int8 (CPU dynamic quantization of every Linear layer)."""

@@ -160,18 +160,18 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     ``precision`` is auto, fp32, bf16 or int8 (:func:`civic_ner.device.set_precision`); ``quantize=True``
     means int8; with neither, the directory's ``"precision"`` (written by ``civic-ner trim``), else auto:
     the fastest precision this device runs at the same F1 (:func:`civic_ner.device.resolve_precision`)."""
-    from .device import pick_device, resolve_precision, set_precision
+    from .device import pick_device, resolved, set_precision
     from .model import Architecture
     from .onnx_serving import onnx_available
 
     path = Path(path)
     meta = read_meta(path)
     arch = Architecture.from_dict(meta["architecture"])
-    target = pick_device(device)
+    pick_device(device)  # an absent device is its own error (DeviceError), before the precision's
     if precision is None:
         precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "auto"))
     try:
-        precision = resolve_precision(precision, target)
+        target, precision = resolved(device, precision)
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     if precision == "fp32" and target.type == "cpu" and meta.get("onnx_encoder") and onnx_available():
@@ -281,10 +281,18 @@ def load_crf(path: Path, meta: dict):
         raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
 
 
-def load_relation_model(path: str | Path):
+SETTINGS_BEFORE_THEIR_KEYS = {"context": False, "markers": False}
+"""The pair encoder's settings a relations.json written before their key was read as: off (the
+network it describes has no weights for them), whatever PairSettings' defaults become."""
+
+
+def load_relation_model(path: str | Path, device: Any = None, precision: str | None = None):
     """The learned relation model of a model directory, or None (the cues decide). A pair encoder's
-    description is checked now, its weights loaded on first use
-    (:class:`civic_ner.relation_pairs.DeferredRelationModel`)."""
+    description, ``device`` (default: CPU) and ``precision`` are checked now, its weights loaded on
+    first use (:class:`civic_ner.relation_pairs.DeferredRelationModel`). Callers pass their tagger's
+    device and precision, so both networks run alike; ``precision`` None: the directory's
+    ``"precision"``, else auto, as for the tagger."""
+    from .device import resolved
     from .relation_model import RelationModel
 
     path = Path(path)
@@ -298,21 +306,29 @@ def load_relation_model(path: str | Path):
             return linear
         from .relation_pairs import PairSettings
 
-        settings = PairSettings(**obj["pair_encoder"]["settings"])
+        settings = PairSettings(**(SETTINGS_BEFORE_THEIR_KEYS | obj["pair_encoder"]["settings"]))
         encoder_config = dict(obj["pair_encoder"]["encoder_config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelDirError(f"{file}: cannot load the relation model ({first_line(exc)})") from None
+    if precision is None:
+        precision = str(read_meta(path).get("precision", "auto")) if (path / META_FILE).exists() else "auto"
+    try:
+        target, precision = resolved(device if device is not None else "cpu", precision)
+    except ValueError as exc:
+        raise ModelDirError(f"{file}: {exc}") from None
     if not (path / RELATION_PAIRS_FILE).exists():
         raise ModelDirError(f"{path}: incomplete model directory ({RELATION_PAIRS_FILE} is missing)")
     from .relation_pairs import DeferredRelationModel
 
     expected_sha = obj["pair_encoder"].get("weights_sha256")
-    return DeferredRelationModel(lambda: _pair_relation_model(path, linear, settings, encoder_config, expected_sha))
+    return DeferredRelationModel(
+        lambda: _pair_relation_model(path, linear, settings, encoder_config, expected_sha, (target, precision)))
 
 
-def _pair_relation_model(path: Path, linear, settings, encoder_config: dict, expected_sha: str | None):
+def _pair_relation_model(path: Path, linear, settings, encoder_config: dict, expected_sha: str | None, placement: tuple):
     """The pair encoder: its weights (checked against relations.json), the encoder's word embeddings
-    (the rows of this directory's vocabulary, trimmed or not), the directory's tokenizer."""
+    (the rows of this directory's vocabulary, trimmed or not), the directory's tokenizer, placed on
+    ``placement``'s device in its precision."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -334,7 +350,8 @@ def _pair_relation_model(path: Path, linear, settings, encoder_config: dict, exp
         encoder.config.vocab_size = rows.shape[0]
         state["encoder." + key] = rows
         with torch.random.fork_rng():
-            return PairRelationModel.restore(linear, settings, state, encoder, AutoTokenizer.from_pretrained(str(path)))
+            model = PairRelationModel.restore(linear, settings, state, encoder, AutoTokenizer.from_pretrained(str(path)))
+        return model.placed(*placement)
     except ModelDirError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, AssertionError) as exc:

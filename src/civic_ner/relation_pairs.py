@@ -14,6 +14,9 @@ choice -- a number's possible owners, a part's wholes, a repeat's earlier mentio
 with a learned "none of these", the loss the decoding implies. The probability decoded is a mix of
 the pair encoder's and the linear model's (``linear_share``: half and half), decoded as the linear
 model decodes (one owner per number...): what province CV chose (bench/RESULTS.md, "Relations").
+Two inputs measured there and left off by default: ``context`` (the mean of the encoder's vectors
+between a pair's ends) and ``markers`` (every entity written between two ``*``). The network runs on
+the tagger's device and in its precision (:meth:`PairRelationModel.placed`).
 
 The word embeddings stay frozen (their optimizer step would cost more than the forward pass) and
 are not saved: they are the model directory's encoder's, which ``freeze_embeddings`` keeps equal
@@ -39,6 +42,9 @@ DISTANCE_EDGES = (0, 5, 15, 40, 100, 250, 600, 10**9)
 """Character distance buckets between the two ends (the linear model has finer ones)."""
 MAX_PIECES = 510
 """Pieces per encoder window (a longer section is read window by window)."""
+MARKER = "*"
+"""With ``markers``: written before and after every entity, so the encoder reads where the entities are
+(a piece of its own in the default tokenizer; two entities that touch share one ``**`` piece)."""
 
 
 def word_embedding_key(encoder: Any) -> str:
@@ -60,6 +66,8 @@ class PairSettings:
     inner_folds: int = 3
     listwise: bool = True  # one owner per number (whole per part, mention per repeat) learned as a choice
     linear_share: float = 0.5  # the linear model's share of the probability decoded (0.5: the mean of the two)
+    context: bool = False  # the mean of the pieces between the two ends is an input of the MLP (not shipped: +0.3 in CV)
+    markers: bool = False  # every entity is read between two MARKERs; its first piece holds the opening one
 
 
 Document = tuple[str, Sequence[Span], Sequence[Relation], str]
@@ -81,24 +89,41 @@ def build_net(encoder: Any, settings: PairSettings):
             self.relation = nn.Embedding(len(RELATION_TYPES), 32)
             self.label = nn.Embedding(len(ENTITY_LABELS), 16)
             self.distance = nn.Embedding(len(DISTANCE_EDGES), 16)
-            self.mlp = nn.Sequential(nn.Linear(3 * h + 32 + 2 * 16 + 16 + 1, h), nn.GELU(), nn.Dropout(settings.dropout),
-                                     nn.Linear(h, 1))
+            if settings.context:  # what the text between the two ends says
+                self.between = nn.Sequential(nn.Linear(size, h), nn.GELU(), nn.Dropout(settings.dropout))
+            width = 3 * h + 32 + 2 * 16 + 16 + 1 + (h if settings.context else 0)
+            self.mlp = nn.Sequential(nn.Linear(width, h), nn.GELU(), nn.Dropout(settings.dropout), nn.Linear(h, 1))
             self.logit_weight = nn.Parameter(torch.ones(1))
             if settings.listwise:  # the logit of "none of these" per relation type
                 self.null = nn.Parameter(torch.zeros(len(RELATION_TYPES)))
 
-        def entity_vectors(self, ids, pieces_of):
-            """(entities x 2H): each entity's first piece and the mean of its pieces."""
-            states = torch.cat([self.encoder(input_ids=ids[None, a:a + MAX_PIECES]).last_hidden_state[0]
-                                for a in range(0, len(ids), MAX_PIECES)])
-            return torch.stack([torch.cat([states[p][0], states[p].mean(0)]) for p in pieces_of])
+        def states(self, ids):
+            """(pieces x H), fp32 whatever the encoder runs in: a bf16 encoder feeds the fp32 head."""
+            return torch.cat([self.encoder(input_ids=ids[None, a:a + MAX_PIECES]).last_hidden_state[0]
+                              for a in range(0, len(ids), MAX_PIECES)]).float()
+
+        def between_vectors(self, states, pieces_of, pairs):
+            """(pairs x H): the mean of the pieces strictly between the two ends (zeros when they touch)."""
+            first = torch.tensor([p[0] for p in pieces_of], device=states.device)
+            last = torch.tensor([p[-1] for p in pieces_of], device=states.device)
+            s, t = pairs["source"], pairs["target"]
+            left_first = first[s] <= first[t]
+            start = torch.where(left_first, last[s], last[t]) + 1
+            end = torch.where(left_first, first[t], first[s])
+            count = (end - start).clamp(min=0)
+            sums = torch.cat([states.new_zeros(1, states.shape[1]), states.cumsum(0)])
+            return (sums[torch.maximum(end, start)] - sums[start]) / count.clamp(min=1)[:, None]
 
         def forward(self, ids, pieces_of, pairs):
-            ends = self.end(self.entity_vectors(ids, pieces_of))
+            states = self.states(ids)
+            vectors = torch.stack([torch.cat([states[p][0], states[p].mean(0)]) for p in pieces_of])
+            ends = self.end(vectors)
             a, b = ends[pairs["source"]], ends[pairs["target"]]
-            z = self.mlp(torch.cat([a, b, a * b, self.relation(pairs["relation"]), self.label(pairs["source_label"]),
-                                    self.label(pairs["target_label"]), self.distance(pairs["distance"]),
-                                    pairs["logit"][:, None]], dim=1))[:, 0]
+            parts = [a, b, a * b, self.relation(pairs["relation"]), self.label(pairs["source_label"]),
+                     self.label(pairs["target_label"]), self.distance(pairs["distance"]), pairs["logit"][:, None]]
+            if settings.context:
+                parts.append(self.between(self.between_vectors(states, pieces_of, pairs)))
+            z = self.mlp(torch.cat(parts, dim=1))[:, 0]
             return z + self.logit_weight * pairs["logit"]
 
     return PairNet()
@@ -108,8 +133,23 @@ def _bin(n: int) -> int:
     return next(k for k, edge in enumerate(DISTANCE_EDGES) if n <= edge)
 
 
-def encoded(tokenizer: Any, text: str, spans: Sequence[Span]) -> tuple[list[int], list[list[int]]]:
-    """Piece ids of ``text`` (no special tokens) and, per entity, the pieces overlapping it."""
+def marked(text: str, spans: Sequence[Span]) -> tuple[str, list[Span]]:
+    """``text`` with a :data:`MARKER` before and after every entity (sorted, flat) and, per entity, its
+    place in the marked text from its opening marker to its closing one."""
+    parts, places, moved, at = [], [], 0, 0
+    for s in spans:
+        parts += [text[at:s.start], MARKER, text[s.start:s.end], MARKER]
+        places.append(Span(s.start + moved, s.end + moved + 2, s.label))
+        moved, at = moved + 2, s.end
+    return "".join(parts) + text[at:], places
+
+
+def encoded(tokenizer: Any, text: str, spans: Sequence[Span], markers: bool = False) -> tuple[list[int], list[list[int]]]:
+    """Piece ids of ``text`` (no special tokens) and, per entity, the pieces overlapping it; with
+    ``markers``, of the :func:`marked` text, each entity's pieces from the one holding its opening
+    marker to the one holding its closing marker."""
+    if markers:
+        text, spans = marked(text, spans)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     pieces_of = []
@@ -137,6 +177,11 @@ def pair_tensors(spans: Sequence[Span], cands: Sequence[Candidate], logits: Sequ
     if gold is not None:
         out["gold"] = torch.tensor(list(gold), dtype=torch.float32)
     return out
+
+
+def on_device(pairs: dict[str, Any], device: Any) -> dict[str, Any]:
+    """:func:`pair_tensors` moved to the network's device."""
+    return {k: v.to(device) for k, v in pairs.items()}
 
 
 def choice_groups(spans: Sequence[Span], cands: Sequence[Candidate]) -> list[int]:
@@ -224,32 +269,49 @@ class PairRelationModel:
     def __init__(self, linear: RelationModel, net: Any, tokenizer: Any, settings: PairSettings) -> None:
         self.linear, self.net, self.tokenizer, self.settings = linear, net, tokenizer, settings
         self.threshold = linear.threshold
+        self.precision = "fp32"  # what the pair encoder runs in (:meth:`placed`)
+
+    @property
+    def device(self) -> Any:
+        return next(self.net.parameters()).device
+
+    def placed(self, device: Any = None, precision: str | None = None) -> "PairRelationModel":
+        """The network on ``device`` (default: CPU) in ``precision`` (auto: as the tagger would pick
+        it there, :func:`civic_ner.device.resolved`); a bf16 encoder feeds the fp32 head."""
+        from .device import resolved, set_precision
+
+        target, chosen = resolved(device if device is not None else "cpu", precision)
+        self.net = set_precision(self.net.to(target).eval(), chosen, target)
+        self.precision = chosen
+        return self
 
     @classmethod
     def fit(cls, documents: Sequence[Document], encoder: Any, tokenizer: Any, settings: PairSettings = PairSettings(),
-            seed: int = 13, featurize: Featurize = featurized, log=print, progress: bool = False) -> "PairRelationModel":
+            seed: int = 13, featurize: Featurize = featurized, log=print, progress: bool = False,
+            device: Any = None) -> "PairRelationModel":
         """Fit the linear model on ``documents``, their out-of-fold logits, then fine-tune ``encoder``
-        (a fresh Hugging Face encoder: the pretrained one, cut to ``settings.layers``) with the pair head."""
+        (a fresh Hugging Face encoder: the pretrained one, cut to ``settings.layers``) with the pair head,
+        on ``device`` (default: CPU), in fp32."""
         import torch
 
         with torch.random.fork_rng():  # seeded here, the caller's random state untouched
             torch.manual_seed(seed)
-            return cls._fit(documents, encoder, tokenizer, settings, seed, featurize, log, progress)
+            return cls._fit(documents, encoder, tokenizer, settings, seed, featurize, log, progress, device)
 
     @classmethod
-    def _fit(cls, documents, encoder, tokenizer, settings, seed, featurize, log, progress) -> "PairRelationModel":
+    def _fit(cls, documents, encoder, tokenizer, settings, seed, featurize, log, progress, device) -> "PairRelationModel":
         import torch
 
         rows = [featurize(text, spans) for text, spans, _, _ in documents]
         linear = _fit_linear(documents, rows)
         logits = out_of_fold_logits(documents, rows, settings.inner_folds)
-        model = cls(linear, build_net(encoder, settings), tokenizer, settings)
+        model = cls(linear, build_net(encoder, settings), tokenizer, settings).placed(device, "fp32")
         data = []
         for (text, spans, gold, _), section, doc_logits in zip(documents, rows, logits):
             cands = [c for c, _ in section]
             if cands:
                 wanted = {(g.source, g.target, g.label) for g in gold}
-                ids, pieces = encoded(tokenizer, text, spans)
+                ids, pieces = encoded(tokenizer, text, spans, settings.markers)
                 labels = [int((c.source, c.target, c.label) in wanted) for c in cands]
                 data.append((torch.tensor(ids), pieces, pair_tensors(spans, cands, doc_logits, labels)))
         model._fine_tune(data, seed, log, progress)
@@ -272,10 +334,12 @@ class PairRelationModel:
         order = random.Random(seed)
         net.train()
         bar = tqdm(total=steps, desc="relations", unit="section", file=sys.stderr, dynamic_ncols=True, disable=not progress)
+        device = self.device
         for epoch in range(settings.epochs):
             order.shuffle(data)
             total = 0.0
             for ids, pieces, pairs in data:
+                ids, pairs = ids.to(device), on_device(pairs, device)
                 # summed over a section's candidates, scaled to a typical section's positives (about 16)
                 loss = loss_of(net(ids, pieces, pairs), pairs, getattr(net, "null", None)) / 16.0
                 loss.backward()
@@ -305,12 +369,13 @@ class PairRelationModel:
             return [], [], []
         cands = [c for c, _ in rows]
         linear = [self.linear.probability(f) for _, f in rows]
-        ids, pieces = encoded(self.tokenizer, text, spans)
+        ids, pieces = encoded(self.tokenizer, text, spans, self.settings.markers)
         self.net.eval()
         with torch.inference_mode():
-            pairs = pair_tensors(spans, cands, [logit(p) for p in linear])
-            p = probabilities(self.net(torch.tensor(ids), pieces, pairs), pairs, getattr(self.net, "null", None))
-        return cands, p.tolist(), linear
+            pairs = on_device(pair_tensors(spans, cands, [logit(p) for p in linear]), self.device)
+            z = self.net(torch.tensor(ids, device=self.device), pieces, pairs)
+            p = probabilities(z, pairs, getattr(self.net, "null", None))
+        return cands, p.cpu().tolist(), linear
 
     def predict(self, text: str, spans: Sequence[Span]) -> list[Relation]:
         """Relations over ``spans`` (sorted) of one section, decoded as the linear model decodes."""
@@ -324,7 +389,11 @@ class PairRelationModel:
                                                           "encoder_config": self.net.encoder.config.to_dict()}}
 
     def state(self) -> dict[str, Any]:
-        """The pair network's weights without the (frozen, shared) word embeddings."""
+        """The pair network's weights without the (frozen, shared) word embeddings; fp32 only (a bf16
+        or int8 network's weights are not the trained ones, and :meth:`restore` reads fp32)."""
+        if self.precision != "fp32":
+            raise ValueError(f"the pair encoder runs in {self.precision}: save it from an fp32 load "
+                             "(load_relation_model(path, precision='fp32'))")
         shared = "encoder." + word_embedding_key(self.net.encoder)
         return {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items() if k != shared}
 

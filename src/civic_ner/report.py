@@ -67,7 +67,7 @@ def evaluate_model(
             columns[name] = column if set(kept) == set(LABELS) else {label: column[label] for label in kept}
     if any(r.meta.get("province") for r in records):
         scores["provinces"] = grouped_scores([str(r.meta.get("province", "?")) for r in records], gold, predicted)
-    relations = relation_report(records, predicted, load_relation_model(model_dir))
+    relations = relation_report(records, predicted, load_relation_model(model_dir, tagger.device, tagger.precision))
     counts, errors = error_breakdown([r.id for r in records], texts, gold, predicted)
     lines = [
         f"{split}: {len(records)} sections, {sum(len(g) for g in gold)} gold spans; model {model_dir} ({tagger.precision})",

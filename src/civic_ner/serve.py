@@ -73,8 +73,9 @@ def load_served(model_dir: str | Path, precision: str | None = None) -> Served:
     from .model_dir import load_relation_model
     from .prediction import Tagger
 
-    return Served(Tagger.from_dir(model_dir, precision=precision), model_version(model_dir), Path(model_dir),
-                  load_relation_model(model_dir))
+    tagger = Tagger.from_dir(model_dir, precision=precision)
+    return Served(tagger, model_version(model_dir), Path(model_dir),
+                  load_relation_model(model_dir, tagger.device, tagger.precision))
 
 
 # ---------------------------------------------------------------- the labeling config

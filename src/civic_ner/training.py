@@ -424,13 +424,16 @@ def fit_relation_model(config: TrainConfig, records: Sequence[Record], log=print
 def _fit_pair_encoder(config: TrainConfig, records: Sequence[Record], log, progress: bool):
     """The pair encoder from the pretrained encoder (``config.model``), its inner CV by province."""
     from .cv import group_of
+    from .device import pick_device
     from .encoder import load_encoder_model, load_tokenizer
     from .relation_pairs import PairRelationModel, PairSettings
 
-    settings = PairSettings(layers=config.relation_pair_layers, epochs=config.relation_pair_epochs)
+    settings = PairSettings(layers=config.relation_pair_layers, epochs=config.relation_pair_epochs,
+                            context=config.relation_pair_context, markers=config.relation_pair_markers)
     documents = [(r.text, r.spans, r.relations, group_of((r, None))) for r in records]
     return PairRelationModel.fit(documents, load_encoder_model(config.model, layers=settings.layers),
-                                 load_tokenizer(config.model), settings, seed=config.seed, log=log, progress=progress)
+                                 load_tokenizer(config.model), settings, seed=config.seed, log=log, progress=progress,
+                                 device=pick_device(config.device))
 
 
 def train(config: TrainConfig, output_dir: str | Path, log=print) -> TrainResult:
