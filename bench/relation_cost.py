@@ -1,5 +1,5 @@
 """What the facts layer costs beside the linear relation model, per precision of the pair encoder:
-its load on first use, relations per second over the held-out provinces' sections (gold entities;
+its load on first use (after one load: imports done, files in the page cache), relations per second over the held-out provinces' sections (gold entities;
 best of two passes), the size of its weights, and -- the check every speed change gets -- relation
 F1 given gold entities on the held-out provinces' test and the seeds' test. Run it on a quiet machine.
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     load_relation_model(args.model, "cpu", "fp32")  # the description checked, the weights not read yet
     checked = time.perf_counter() - started
     linear = RelationModel.from_json(json.loads((Path(args.model) / RELATIONS_FILE).read_text(encoding="utf-8")))
+    load_relation_model(args.model, "cpu", "fp32").model  # noqa: B018 -- imports done, files cached: rows alike
     rows = [_precision_row(args.model, precision, tests, chars) for precision in args.precisions.split(",")]
     command = " ".join(["python bench/relation_cost.py --model", args.model]
                        + ([f"--precisions {args.precisions}"] if args.precisions != "fp32" else [])

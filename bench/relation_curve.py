@@ -56,8 +56,6 @@ def curve_point(records, rows: dict, share: float, seed: int, pairs: bool) -> di
 
 def main(argv: list[str] | None = None) -> None:
     from civic_ner import fileio
-    from civic_ner.corpus import load_split
-    from civic_ner.cv import CV_SPLITS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=str(ROOT / "data"))
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pair-seeds", type=int, nargs="+", default=[13])
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relation_curve.json"))
     args = p.parse_args(argv)
-    records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
+    records = rs.cv_records(args.data_dir)
     rows = rs.precompute(records)
     linear = []
     for share in args.shares:

@@ -115,6 +115,16 @@ def precompute(records) -> dict[str, list]:
     return out
 
 
+def cv_records(data_dir) -> list:
+    """The CV's sections: the training splits' (never a test split), the grounded ones only once their
+    relation layer is merged (it is merged for all or none)."""
+    from civic_ner.corpus import load_split
+
+    records = [r for split in CV_SPLITS for r in load_split(data_dir, split)]
+    grounded_done = any(r.relations for r in records if r.meta.get("grounded"))
+    return [r for r in records if grounded_done or not r.meta.get("grounded")]
+
+
 def without_cues(feats: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in feats.items() if CUE_PREFIX not in k}
 
@@ -410,7 +420,6 @@ def command_of(args) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from civic_ner import fileio
-    from civic_ner.corpus import load_split
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=str(ROOT / "data"))
@@ -442,9 +451,7 @@ def main(argv: list[str] | None = None) -> None:
                    "probabilities (pair encoder, linear model) here, per dealing")
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "relations_cv.json"))
     args = p.parse_args(argv)
-    records = [r for split in CV_SPLITS for r in load_split(args.data_dir, split)]
-    grounded_done = any(r.relations for r in records if r.meta.get("grounded"))  # the layer is merged for all or none
-    annotated = [r for r in records if grounded_done or not r.meta.get("grounded")]
+    annotated = cv_records(args.data_dir)
     options = options_from(args, annotated)
     scores, chosen = cross_validate(annotated, args.folds, options)
     if args.save_scores:

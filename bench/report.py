@@ -157,7 +157,7 @@ RELATION_PAIRS_CONTEXT = tuple(
      + (f" --save-scores runs/pairs/v2/context_d{d}_scores.json" if d != 13 else "")
      + f" --json bench/results/relations_cv_pairs_context_d{d}.json") for d in (13, 14, 15))
 """The pair encoder reading the text between the two ends too (``relation_pair_context``), one command a dealing
-(+0.4 on dealing 13, +0.5 and +0.2 on 14 and 15: short of the noise rule, not shipped)."""
+(+0.4 on dealing 13, +0.4 and +0.2 on 14 and 15: short of the noise rule, not shipped)."""
 RELATION_PAIRS_MARKERS = (("relations_cv_pairs_markers_d13.json", f"{_PAIR_CV} --pair-context --pair-markers --seeds 13 "
                            "--json bench/results/relations_cv_pairs_markers_d13.json"),)
 """The same with every entity written between two markers: dealing 13 only (no gain there)."""
@@ -392,7 +392,8 @@ def cv_errors() -> list[str]:
 
 
 def _share(cell: dict) -> str:
-    return f"{cell['share']:.3f} ± {cell['share_std']:.3f}"
+    """A share right, ± its std over dealings when it has one (as :func:`_f1`)."""
+    return f"{cell['share']:.3f}" + (f" ± {cell['share_std']:.3f}" if cell.get("share_std") else "")
 
 
 def _totals(scores: dict) -> list[str]:
@@ -540,7 +541,7 @@ def facts_cost() -> list[str]:
         lines.append(f"| {shown} | {row['precision']} | {row['chars_per_second']:,} | "
                      f"{row['load_on_first_use_seconds']:.1f} | {row['f1']['province_test']:.3f} | {row['f1']['test']:.3f} |")
     return lines + ["", f"`{RELATION_COST[1]}` → `bench/results/{RELATION_COST[0]}` ({d['pair_weights_mb']:.0f} MB of pair "
-                        "encoder weights; each row loads it afresh, the first also reading its files into the page cache). The pair "
+                        "encoder weights; each row loads it afresh after one untimed load: imports done, files in the page cache). The pair "
                         "encoder runs in the tagger's precision (`--precision`, auto by default)."]
 
 

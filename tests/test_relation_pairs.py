@@ -113,9 +113,17 @@ def test_the_pair_encoder_runs_in_the_taggers_precision(model_dir, fitted, secti
         save_relation_model(model_dir, again)  # a bf16 / int8 network's weights are not the trained ones
 
 
-def test_a_relations_json_written_before_the_context_and_marker_keys_still_loads(model_dir, fitted, sections, tmp_path):
+def test_a_relations_json_written_before_the_context_and_marker_keys_still_loads(model_dir, fitted, sections, tmp_path,
+                                                                                monkeypatch):
     """Directories saved before ``context`` / ``markers`` existed describe a network without them,
-    whatever today's defaults are."""
+    whatever today's defaults are (here both switched on)."""
+    import dataclasses
+
+    import civic_ner.relation_pairs as relation_pairs
+
+    monkeypatch.setattr(relation_pairs, "PairSettings", dataclasses.make_dataclass(
+        "PairSettings", [("context", bool, True), ("markers", bool, True)], bases=(PairSettings,), frozen=True))
+    assert relation_pairs.PairSettings().context and relation_pairs.PairSettings().markers
     old = tmp_path / "model"
     shutil.copytree(model_dir, old)
     obj = json.loads((old / "relations.json").read_text(encoding="utf-8"))
@@ -129,6 +137,8 @@ def test_a_relations_json_written_before_the_context_and_marker_keys_still_loads
 
 
 def test_a_bad_precision_for_the_pair_encoder_is_one_error_naming_the_file(model_dir, monkeypatch):
+    with pytest.raises(ModelDirError, match="relations.json.*fp8"):
+        load_relation_model(model_dir, "cpu", "fp8")  # checked at load, not on the first request for facts
     monkeypatch.setenv("CIVIC_NER_PRECISION", "fp8")
     with pytest.raises(ModelDirError, match="relations.json.*fp8"):
         load_relation_model(model_dir)
@@ -247,6 +257,14 @@ def test_the_relations_command_refuses_a_pair_encoder_over_trained_word_embeddin
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "civic_ner.json: relation_model: pair-encoder" in err[0]
     assert not (tiny_model_dir / RELATION_PAIRS_FILE).exists()
+
+
+def test_the_relations_command_names_an_absent_device_in_one_line(tiny_model_dir, capsys):
+    from civic_ner import cli
+
+    code = cli.main(["relations", "--model", str(tiny_model_dir), "--device", "cuda:7", "--data-dir", str(ROOT / "data")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "cuda:7" in err[0] and "not available" in err[0]
 
 
 def test_markers_surround_every_entity_and_keep_its_surface(sections, char_encoder):

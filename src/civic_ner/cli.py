@@ -239,6 +239,10 @@ def cmd_relations(args: argparse.Namespace) -> int:
     from .model_dir import META_FILE, save_relation_model, training_config
     from .training import fit_relation_model, relation_records, written_for
 
+    from .device import pick_device
+
+    if args.device:
+        pick_device(args.device)  # an absent device is one line now, not after the features are computed
     kind = args.kind or training_config(args.model).relation_model
     config = training_config(args.model, data_dir=args.data_dir, relation_model="learned" if kind == "cues" else kind,
                              device=args.device)

@@ -93,7 +93,12 @@ def resolved(device, precision: str | None):
     """(torch device, concrete precision) for a network about to be placed: :func:`pick_device` and
     :func:`resolve_precision`, the one check every loader makes (raises DeviceError / ValueError)."""
     target = pick_device(device if device is None or isinstance(device, str) else str(device))
-    return target, resolve_precision(precision, target)
+    chosen = resolve_precision(precision, target)
+    if chosen not in PRECISIONS:
+        raise ValueError(f"unknown precision {chosen!r} (one of {', '.join(PRECISION_CHOICES)})")
+    if chosen == "int8" and target.type != "cpu":
+        raise ValueError(f"int8 dynamic quantization runs on CPU only, not {target}")
+    return target, chosen
 
 
 def set_precision(model, precision: str, device):

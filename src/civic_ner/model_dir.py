@@ -281,11 +281,6 @@ def load_crf(path: Path, meta: dict):
         raise ModelDirError(f"{path / CRF_FILE}: cannot load the feature CRF ({exc})") from None
 
 
-SETTINGS_BEFORE_THEIR_KEYS = {"context": False, "markers": False}
-"""The pair encoder's settings a relations.json written before their key was read as: off (the
-network it describes has no weights for them), whatever PairSettings' defaults become."""
-
-
 def load_relation_model(path: str | Path, device: Any = None, precision: str | None = None):
     """The learned relation model of a model directory, or None (the cues decide). A pair encoder's
     description, ``device`` (default: CPU) and ``precision`` are checked now, its weights loaded on
@@ -306,7 +301,7 @@ def load_relation_model(path: str | Path, device: Any = None, precision: str | N
             return linear
         from .relation_pairs import PairSettings
 
-        settings = PairSettings(**(SETTINGS_BEFORE_THEIR_KEYS | obj["pair_encoder"]["settings"]))
+        settings = PairSettings.from_saved(obj["pair_encoder"]["settings"])
         encoder_config = dict(obj["pair_encoder"]["encoder_config"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelDirError(f"{file}: cannot load the relation model ({first_line(exc)})") from None

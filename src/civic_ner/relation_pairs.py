@@ -43,8 +43,9 @@ DISTANCE_EDGES = (0, 5, 15, 40, 100, 250, 600, 10**9)
 MAX_PIECES = 510
 """Pieces per encoder window (a longer section is read window by window)."""
 MARKER = "*"
-"""With ``markers``: written before and after every entity, so the encoder reads where the entities are
-(a piece of its own in the default tokenizer; two entities that touch share one ``**`` piece)."""
+"""With ``markers``: written before and after every entity, so the encoder reads where the entities are.
+The default tokenizer may merge it with a neighbouring space or punctuation mark (``▁*``, ``*)``) and
+gives two entities that touch one ``**`` piece; each entity's pieces still run from marker to marker."""
 
 
 def word_embedding_key(encoder: Any) -> str:
@@ -68,6 +69,12 @@ class PairSettings:
     linear_share: float = 0.5  # the linear model's share of the probability decoded (0.5: the mean of the two)
     context: bool = False  # the mean of the pieces between the two ends is an input of the MLP (not shipped: +0.3 in CV)
     markers: bool = False  # every entity is read between two MARKERs; its first piece holds the opening one
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> "PairSettings":
+        """The settings of a saved relations.json. A key written after the file was is read as off: the
+        network it describes has no weights for it, whatever the defaults have become since."""
+        return cls(**({"context": False, "markers": False} | saved))
 
 
 Document = tuple[str, Sequence[Span], Sequence[Relation], str]
