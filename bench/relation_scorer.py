@@ -145,8 +145,6 @@ class Options:
     gbt: dict = field(default_factory=dict)  # the trees' settings (``--gbt-min-count`` ...)
     pairs: PairSettings | None = None
     listwise: bool = False
-    saved: dict[str, dict] = field(default_factory=dict)  # section id -> the pair rows' out-of-fold probabilities
-    saved_by_dealing: dict[int, dict] = field(default_factory=dict)
 
 
 def row_features(name: str, train, sections, rows: dict, options: Options) -> dict[str, list[dict]]:
@@ -258,13 +256,14 @@ def choose_thresholds(counts: dict[float, Counter], objective: str, default: flo
 
 
 def score_fold(train, test, rows: dict, found: dict[str, list], options: Options, assignment: dict[str, int],
-               chosen: dict[str, list]) -> None:
-    """Fit every learned row on ``train``; append each test section's (gold, found) to ``found``."""
+               chosen: dict[str, list], saved: dict[str, dict]) -> None:
+    """Fit every learned row on ``train``; append each test section's (gold, found) to ``found`` (and the
+    pair rows' out-of-fold probabilities to ``saved``)."""
     uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
     for r in test:
         found["cues"].append((gold_of(r), {(x.source, x.target, x.label) for x in extract_relations(r.text, r.spans)}))
     if options.pairs is not None:
-        _score_pairs(train, test, rows, found, options)
+        _score_pairs(train, test, rows, found, options, saved)
     for name in found:
         if name in ("cues", EVERY_REPEAT_ROW, PAIR_ROW, PAIR_MEAN_ROW) or TYPED in name or INNER in name:
             continue
@@ -289,14 +288,14 @@ def score_fold(train, test, rows: dict, found: dict[str, list], options: Options
                     found[name + suffix].append((gold_of(r), decoded(r, scored[r.id], thresholds)))
 
 
-def _score_pairs(train, test, rows: dict, found: dict[str, list], options: Options) -> None:
+def _score_pairs(train, test, rows: dict, found: dict[str, list], options: Options, saved: dict[str, dict]) -> None:
     """The pair encoder's rows for one fold: fitted on ``train`` (bench/relation_pairs.py), its
     probabilities and their mean with its linear model's on ``test``."""
     scored, linear = fold_scores(train, test, rows, options.pairs, seed=len(found[PAIR_ROW]))
     uniform = dict.fromkeys(RELATION_ROWS, options.threshold)
     mean = mean_probabilities(scored, linear)
     for r in test:  # out-of-fold probabilities, for mixes scored later without refitting (--save-scores)
-        options.saved[r.id] = {"pair": [round(p, 6) for p, _ in scored[r.id]], "linear": [round(q, 6) for q, _ in linear[r.id]]}
+        saved[r.id] = {"pair": [round(p, 6) for p, _ in scored[r.id]], "linear": [round(q, 6) for q, _ in linear[r.id]]}
     for r in test:
         found[PAIR_ROW].append((gold_of(r), decoded(r, scored[r.id], uniform)))
         found[PAIR_MEAN_ROW].append((gold_of(r), decoded(r, mean[r.id], uniform)))
@@ -335,27 +334,26 @@ def row_names(options: Options) -> list[str]:
     return names
 
 
-def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
-    """Scores per row (mean ± std over dealings) and the per-type thresholds each fold chose."""
+def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict, dict]:
+    """Scores per row (mean ± std over dealings), the per-type thresholds each fold chose, and per
+    dealing the pair rows' out-of-fold probabilities (empty without ``--pair-encoder``)."""
     rows = precompute(records)
     names = row_names(options)
     per_seed = []
     chosen: dict[str, list] = {n: [] for n in names if TYPED in n or INNER in n}
+    saved: dict[int, dict] = {}
     for seed in options.seeds:
         assignment = dealing(records, folds, seed)
         found: dict[str, list] = {name: [] for name in names}
         for fold in range(folds):
             train = [r for r in records if assignment[r.id] != fold]
             test = [r for r in records if assignment[r.id] == fold]
-            score_fold(train, test, rows, found, options, assignment, chosen)
+            score_fold(train, test, rows, found, options, assignment, chosen, saved.setdefault(seed, {}))
         scored = {name: relation_prf(pairs) for name, pairs in found.items()}
         order = [r for fold in range(folds) for r in records if assignment[r.id] == fold]  # score_fold's order
         for name, pairs in found.items():
             scored[name].update(totals_shares(order, [f for _, f in pairs]))
         per_seed.append(scored)
-        if options.saved:
-            options.saved_by_dealing[seed] = dict(options.saved)
-            options.saved.clear()
     out = {}
     for name in names:
         out[name] = {}
@@ -372,7 +370,7 @@ def cross_validate(records, folds: int, options: Options) -> tuple[dict, dict]:
                                 "f1_dealings": [round(f, 4) for f in f1s],
                                 "precision_first_dealing": round(first["precision"], 4),
                                 "recall_first_dealing": round(first["recall"], 4), "support": first["support"]}
-    return out, chosen
+    return out, chosen, saved
 
 
 def options_from(args, records) -> Options:
@@ -453,9 +451,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     annotated = cv_records(args.data_dir)
     options = options_from(args, annotated)
-    scores, chosen = cross_validate(annotated, args.folds, options)
+    scores, chosen, saved = cross_validate(annotated, args.folds, options)
     if args.save_scores:
-        fileio.write_json(args.save_scores, {"command": command_of(args), "dealings": options.saved_by_dealing})
+        fileio.write_json(args.save_scores, {"command": command_of(args), "dealings": saved})
     names = list(scores)
     print(f"{len(annotated)} sections, {sum(len(r.relations) for r in annotated)} gold relations; given gold entities; "
           f"{args.folds}-fold CV by province, dealings {tuple(args.seeds)}: F1 mean ± std")

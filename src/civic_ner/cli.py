@@ -236,10 +236,9 @@ def cmd_relations(args: argparse.Namespace) -> int:
     from .corpus import load_split
     from .dataset import DataError
     from .config import check_config
+    from .device import pick_device
     from .model_dir import META_FILE, save_relation_model, training_config
     from .training import fit_relation_model, relation_records, written_for
-
-    from .device import pick_device
 
     if args.device:
         pick_device(args.device)  # an absent device is one line now, not after the features are computed

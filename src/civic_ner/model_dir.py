@@ -160,18 +160,19 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     ``precision`` is auto, fp32, bf16 or int8 (:func:`civic_ner.device.set_precision`); ``quantize=True``
     means int8; with neither, the directory's ``"precision"`` (written by ``civic-ner trim``), else auto:
     the fastest precision this device runs at the same F1 (:func:`civic_ner.device.resolve_precision`)."""
-    from .device import pick_device, resolved, set_precision
+    from .device import DeviceError, resolved, set_precision
     from .model import Architecture
     from .onnx_serving import onnx_available
 
     path = Path(path)
     meta = read_meta(path)
     arch = Architecture.from_dict(meta["architecture"])
-    pick_device(device)  # an absent device is its own error (DeviceError), before the precision's
     if precision is None:
         precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "auto"))
     try:
         target, precision = resolved(device, precision)
+    except DeviceError:
+        raise  # an absent device is its own error, not the directory's
     except ValueError as exc:
         raise ModelDirError(f"{path}: {exc}") from None
     if precision == "fp32" and target.type == "cpu" and meta.get("onnx_encoder") and onnx_available():
@@ -287,7 +288,6 @@ def load_relation_model(path: str | Path, device: Any = None, precision: str | N
     first use (:class:`civic_ner.relation_pairs.DeferredRelationModel`). Callers pass their tagger's
     device and precision, so both networks run alike; ``precision`` None: the directory's
     ``"precision"``, else auto, as for the tagger."""
-    from .device import resolved
     from .relation_model import RelationModel
 
     path = Path(path)
@@ -307,8 +307,10 @@ def load_relation_model(path: str | Path, device: Any = None, precision: str | N
         raise ModelDirError(f"{file}: cannot load the relation model ({first_line(exc)})") from None
     if precision is None:
         precision = str(read_meta(path).get("precision", "auto")) if (path / META_FILE).exists() else "auto"
+    from .relation_pairs import placement
+
     try:
-        target, precision = resolved(device if device is not None else "cpu", precision)
+        target, precision = placement(device, precision)
     except ValueError as exc:
         raise ModelDirError(f"{file}: {exc}") from None
     if not (path / RELATION_PAIRS_FILE).exists():

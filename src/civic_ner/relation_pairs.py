@@ -186,6 +186,14 @@ def pair_tensors(spans: Sequence[Span], cands: Sequence[Candidate], logits: Sequ
     return out
 
 
+def placement(device: Any = None, precision: str | None = None) -> tuple[Any, str]:
+    """(torch device, concrete precision) the pair encoder runs on: ``device``, else the CPU (a caller
+    with a tagger passes the tagger's), in ``precision`` (auto: as the tagger would pick it there)."""
+    from .device import resolved
+
+    return resolved(device if device is not None else "cpu", precision)
+
+
 def on_device(pairs: dict[str, Any], device: Any) -> dict[str, Any]:
     """:func:`pair_tensors` moved to the network's device."""
     return {k: v.to(device) for k, v in pairs.items()}
@@ -283,11 +291,10 @@ class PairRelationModel:
         return next(self.net.parameters()).device
 
     def placed(self, device: Any = None, precision: str | None = None) -> "PairRelationModel":
-        """The network on ``device`` (default: CPU) in ``precision`` (auto: as the tagger would pick
-        it there, :func:`civic_ner.device.resolved`); a bf16 encoder feeds the fp32 head."""
-        from .device import resolved, set_precision
+        """The network where :func:`placement` says; a bf16 encoder feeds the fp32 head."""
+        from .device import set_precision
 
-        target, chosen = resolved(device if device is not None else "cpu", precision)
+        target, chosen = placement(device, precision)
         self.net = set_precision(self.net.to(target).eval(), chosen, target)
         self.precision = chosen
         return self
