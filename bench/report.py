@@ -197,12 +197,18 @@ SCALE_1000 = ("scale_1000.json", "python bench/scale.py --model runs/default/mod
               "--json bench/results/scale_1000.json")
 """1,000 bulletins with the serving copy on a CPU with native bf16 (`auto`: bf16), where model loads weigh little."""
 SCALE_1000_12 = ("scale_1000_12layers.json", SCALE_1000[1])
+"""The same run with the 12-layer model shipped before `encoder_layers: 6` (its command then)."""
 SCALE_1000_PAIRS_FP32 = "scale_1000_pair_encoder_fp32.json"
 """SCALE_1000_PAIRS's run before the pair encoder followed the tagger's precision (it ran in fp32)."""
 SCALE_1000_PAIRS = ("scale_1000_pair_encoder.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
                     "--workers 2 --json bench/results/scale_1000_pair_encoder.json")
 """The same run with the pair encoder in the serving copy's relation layer (the shards' facts read it)."""
-"""The same run with the 12-layer model shipped before `encoder_layers: 6` (its command then)."""
+SCALE_FACTS = [("scale_1000_facts.json", "python bench/scale.py --model runs/default/model-serve --bulletins 1000 "
+                "--json bench/results/scale_1000_facts.json"),
+               ("scale_10000.json", "python bench/scale.py --model runs/default/model-serve --bulletins 10000 --workers 2 "
+                "--no-process --json bench/results/scale_10000.json")]
+"""Every engine doing the same work (the single process computes the facts the shards carry): 1,000 bulletins
+through all three engines, 10,000 through Ray with 2 workers alone."""
 _LAYERS = ("python bench/cv_grid.py summarize runs/grid/layers.jsonl --examples runs/grid/examples-2026-12-07.json "
            "--folds 3 --consistency-labels PROGRAM")
 LAYERS = ("cv_layers.json", f"{_LAYERS} --span-rules --json bench/results/cv_layers.json")
@@ -627,11 +633,33 @@ def speed() -> list[str]:
                          f"{run.get('scaling_efficiency', '–')} | {run.get('same_entities_as_process', '–')} |")
     lines += ["", f"`{SCALE[1]}` → `bench/results/{SCALE[0]}`; `{SCALE_SERVE[1]}` → `bench/results/{SCALE_SERVE[0]}`; "
                   f"`{SCALE_1000[1]}` → `bench/results/{SCALE_1000[0]}` (and `bench/results/{SCALE_1000_12[0]}` with the "
-                  "12-layer model; the 10,000-bulletin run, `--bulletins 10000`, "
-                  "was not run: see the notes)"
+                  "12-layer model)"
               + (f"; `{SCALE_1000_PAIRS[1]}` → `bench/results/{SCALE_1000_PAIRS[0]}` (the same command before the pair "
                  f"encoder followed the tagger's precision: `bench/results/{SCALE_1000_PAIRS_FP32}`)."
                  if (RESULTS / SCALE_1000_PAIRS[0]).exists() else ".")]
+    return lines + scale_with_facts()
+
+
+def scale_with_facts() -> list[str]:
+    """The shipped serving copy with facts on every path, 1,000 and 10,000 bulletins (the runs that exist)."""
+    runs = [(load(name), command, name) for name, command in SCALE_FACTS if (RESULTS / name).exists()]
+    if not runs:
+        return []
+    lines = ["", "Scale with the same work on every path (the shipped serving copy, 6 layers, pair-encoder relations in the "
+             "tagger's precision; the single process computes every document's facts as the shards do; one torch thread "
+             "per process or actor; the rows above compared Ray's facts with a single process that wrote entities only):", "",
+             "| bulletins (chars) | CPU, precision | engine | workers | model load s | seconds | chars/s | facts | "
+             "vs single process | scaling efficiency | same entities | same facts |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for scale, _, _ in runs:
+        where = "native bf16, bf16" if scale.get("cpu_fast_bf16") else "no native bf16, fp32"
+        for run in scale["runs"]:
+            vs = 1.0 if run["engine"] == "process" else run.get("vs_process")
+            lines.append(f"| {scale['bulletins']:,} ({scale['generated_chars']:,}) | {where} | {run['engine']} | "
+                         f"{run.get('workers', 1)} | {run.get('model_load_seconds', '–')} | {run['seconds']:,.0f} | "
+                         f"{run['chars_per_second']:,.0f} | {run['facts']:,} | {f'{vs:.2f}' if vs is not None else '–'} | "
+                         f"{run.get('scaling_efficiency', '–')} | {run.get('same_entities_as_process', '–')} | "
+                         f"{run.get('same_facts_as_process', '–')} |")
+    lines += ["", "; ".join(f"`{command}` → `bench/results/{name}`" for _, command, name in runs) + "."]
     return lines
 
 

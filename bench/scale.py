@@ -10,7 +10,10 @@
    ``--process-threads`` torch threads) and through ``--engine ray`` (:func:`civic_ner.scale.run_ray`,
    one torch thread per worker) for each worker count; cleaned characters per wall second, scaling
    efficiency (rate with k workers / (k x rate with 1 worker)), and whether every document got the same
-   entities on both paths. Ray's start is timed apart; each Ray figure includes its actors' model loads.
+   entities and facts on both paths. Both paths do the same work: Ray's shards carry every document's
+   facts, so the single process computes them too (its JSONL holds the entities; the facts are kept
+   for the comparison). Ray's start is timed apart; each Ray figure includes its actors' model loads.
+   ``--no-process`` leaves the single process out (a long run of the Ray engine alone; no comparison).
 
 Results go to stdout and, with ``--json``, to a file (bench/results/scale.json).
 """
@@ -58,8 +61,18 @@ def write_bulletins(folder: Path, n: int, seed: int = 23) -> int:
     return total
 
 
+def entity_tuples(entities: list) -> list[tuple]:
+    """(start, end, label) of each entity (an Entity or a shard row's dict)."""
+    return [(e["start"], e["end"], e["label"]) if isinstance(e, dict) else (e.start, e.end, e.label) for e in entities]
+
+
+def fact_tuples(facts: list[dict]) -> list[tuple]:
+    """(relation, from start, from end, to start, to end) of each fact as a shard row holds it."""
+    return [(f["relation"], f["from"]["start"], f["from"]["end"], f["to"]["start"], f["to"]["end"]) for f in facts]
+
+
 def run_single(model: str, folder: Path, out: Path, threads: int) -> tuple[dict, dict]:
-    """The single-process path; (figures, {source: entity tuples})."""
+    """The single-process path, facts included; (figures, {source: (entity tuples, fact tuples)})."""
     import torch
 
     from civic_ner.api import load
@@ -69,38 +82,40 @@ def run_single(model: str, folder: Path, out: Path, threads: int) -> tuple[dict,
     t0 = time.perf_counter()
     ner = load(model)
     loaded = time.perf_counter() - t0
-    chars = 0
-    entities: dict[str, list] = {}
+    chars = facts = 0
+    results: dict[str, tuple] = {}
 
     def on_document(doc) -> None:
-        nonlocal chars
+        nonlocal chars, facts
         chars += len(doc.text)
-        entities[doc.source] = [(e.start, e.end, e.label) for e in doc.entities]
+        found = fact_tuples([f.to_json(doc.text) for f in doc.facts])  # the work a Ray shard row does
+        facts += len(found)
+        results[doc.source] = (entity_tuples(doc.entities), found)
 
     t0 = time.perf_counter()
     summary = predict_files(ner, [str(folder)], "jsonl", out, on_document=on_document)
     seconds = time.perf_counter() - t0
     figures = {"engine": "process", "torch_threads": threads, "model_load_seconds": round(loaded, 2),
-               "documents": summary.documents, "chars": chars, "seconds": round(seconds, 2),
+               "documents": summary.documents, "chars": chars, "facts": facts, "seconds": round(seconds, 2),
                "chars_per_second": round(chars / seconds, 1)}
-    return figures, entities
+    return figures, results
 
 
 def run_ray_workers(model: str, folder: Path, out: Path, workers: int, shard_docs: int) -> tuple[dict, dict]:
-    """One ``--engine ray`` run with ``workers`` actors of one CPU each; (figures, {source: entity tuples})."""
+    """One ``--engine ray`` run with ``workers`` actors of one CPU each; (figures, {source: (entity tuples, fact tuples)})."""
     from civic_ner.scale import RayOptions, run_ray
     from civic_ner.shards import read_shard_rows
 
     t0 = time.perf_counter()
     summary = run_ray([str(folder)], model, out, "parquet", RayOptions(workers=workers, cpus_per_worker=1.0), shard_docs)
     seconds = time.perf_counter() - t0
-    entities = {row["source"]: [(e["start"], e["end"], e["label"]) for e in row["entities"]]
-                for f in sorted(out.glob("part-*.parquet")) for row in read_shard_rows(f)}
+    results = {row["source"]: (entity_tuples(row["entities"]), fact_tuples(row["facts"]))
+               for f in sorted(out.glob("part-*.parquet")) for row in read_shard_rows(f)}
     figures = {"engine": "ray", "workers": workers, "cpus_per_worker": 1.0, "shard_docs": shard_docs,
                "shards": summary.shards, "documents": summary.documents, "chars": summary.chars,
-               "seconds": round(seconds, 2), "chars_per_second": round(summary.chars / seconds, 1),
-               "failed": len(summary.failed)}
-    return figures, entities
+               "facts": summary.facts, "seconds": round(seconds, 2),
+               "chars_per_second": round(summary.chars / seconds, 1), "failed": len(summary.failed)}
+    return figures, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="Ray worker counts, comma-separated")
     parser.add_argument("--process-threads", type=int, default=1, help="torch threads of the single process")
     parser.add_argument("--shard-docs", type=int, default=64)
+    parser.add_argument("--no-process", action="store_true",
+                        help="leave the single process out (the Ray engine alone: no same-output check)")
     parser.add_argument("--json", default=None, help="also write the results here (bench/results/scale.json)")
     parser.add_argument("--keep", default=None, help="keep the bulletins and outputs in this folder")
     args = parser.parse_args(argv)
@@ -135,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results["cpu_fast_bf16"] = cpu_has_fast_bf16()  # whether `auto` runs bf16 in the workers
     try:
-        single, reference = run_single(args.model, folder, work / "process.jsonl", args.process_threads)
-        results["runs"].append(single)
-        print(json.dumps(single), flush=True)
+        reference = None
+        if not args.no_process:
+            single, reference = run_single(args.model, folder, work / "process.jsonl", args.process_threads)
+            results["runs"].append(single)
+            print(json.dumps(single), flush=True)
         import logging
 
         import ray
@@ -152,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             for k in (int(w) for w in args.workers.split(",")):
                 out = work / f"ray-{k}"
                 shutil.rmtree(out, ignore_errors=True)
-                figures, entities = run_ray_workers(args.model, folder, out, k, args.shard_docs)
-                figures["same_entities_as_process"] = entities == reference
+                figures, found = run_ray_workers(args.model, folder, out, k, args.shard_docs)
+                if reference is not None:
+                    figures["same_entities_as_process"] = same_part(found, reference, 0)
+                    figures["same_facts_as_process"] = same_part(found, reference, 1)
                 results["runs"].append(figures)
                 print(json.dumps(figures), flush=True)
         finally:
@@ -169,14 +190,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def same_part(found: dict, reference: dict, part: int) -> bool:
+    """Whether every document has the same entities (part 0) or facts (part 1) in both results."""
+    return {source: pair[part] for source, pair in found.items()} == {source: pair[part] for source, pair in reference.items()}
+
+
 def add_efficiency(results: dict) -> None:
-    """Scaling efficiency of each Ray run against Ray with 1 worker, and Ray 1 against the single process."""
+    """Scaling efficiency of each Ray run against Ray with 1 worker, and each Ray run against the single process."""
     runs = results["runs"]
-    single = next(r for r in runs if r["engine"] == "process")
+    single = next((r for r in runs if r["engine"] == "process"), None)
     one = next((r for r in runs if r["engine"] == "ray" and r["workers"] == 1), None)
     for r in runs:
         if r["engine"] == "ray":
-            r["vs_process"] = round(r["chars_per_second"] / single["chars_per_second"], 3)
+            if single is not None:
+                r["vs_process"] = round(r["chars_per_second"] / single["chars_per_second"], 3)
             if one is not None:
                 r["scaling_efficiency"] = round(r["chars_per_second"] / (r["workers"] * one["chars_per_second"]), 3)
 
@@ -184,11 +211,12 @@ def add_efficiency(results: dict) -> None:
 def print_table(results: dict) -> None:
     print(f"\n{results['bulletins']} bulletins, {results['generated_chars']:,} characters, "
           f"{results['cpu_count']} CPUs, load average {results['load_average'][0]:.1f}\n")
-    print("| engine | workers | seconds | chars/s | vs process | scaling efficiency | same entities |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| engine | workers | seconds | chars/s | facts | vs process | scaling efficiency | same entities | same facts |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for r in results["runs"]:
-        print(f"| {r['engine']} | {r.get('workers', '-')} | {r['seconds']} | {r['chars_per_second']:,.0f} | "
-              f"{r.get('vs_process', '-')} | {r.get('scaling_efficiency', '-')} | {r.get('same_entities_as_process', '-')} |")
+        print(f"| {r['engine']} | {r.get('workers', '-')} | {r['seconds']} | {r['chars_per_second']:,.0f} | {r.get('facts', '-')} | "
+              f"{r.get('vs_process', '-')} | {r.get('scaling_efficiency', '-')} | {r.get('same_entities_as_process', '-')} | "
+              f"{r.get('same_facts_as_process', '-')} |")
 
 
 if __name__ == "__main__":

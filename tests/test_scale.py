@@ -145,14 +145,46 @@ def test_ray_names_bad_inputs_and_writes_the_rest(tiny_model_dir, bulletins, ray
         ("j1", True, True), ("feed.jsonl:2", False, False), ("j3", False, False)]
 
 
+def test_memory_per_worker_is_reserved_and_must_fit(ray_local):
+    """--memory-per-worker becomes Ray's memory request per actor; a pool asking for more than the
+    cluster offers is refused at once (its actors would wait forever), not left hanging."""
+    from civic_ner.scale import RayOptions
+
+    assert "memory" not in RayOptions().remote_args()
+    assert RayOptions(workers=2, memory_gib=0.5).remote_args()["memory"] == 2**29
+    RayOptions(workers=2, memory_gib=0.01).check_fits(ray_local)
+    with pytest.raises(ScaleError, match=r"2 workers x 100000 GiB \(--memory-per-worker\) do not fit"):
+        RayOptions(workers=2, memory_gib=1e5).check_fits(ray_local)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--workers", "2"], "--workers needs --engine ray"),
     (["--format", "parquet"], "--format parquet is written by --engine ray"),
     (["--engine", "ray"], "--engine ray needs -o FOLDER"),
     (["--engine", "ray", "-o", "out", "--threads", "2"], "--engine ray sizes each actor with --cpus-per-worker"),
+    (["--memory-per-worker", "3"], "--memory-per-worker needs --engine ray"),
+    (["--engine", "ray", "-o", "out", "--memory-per-worker", "0"], "--memory-per-worker must be above 0 GiB, not 0"),
 ])
 def test_engine_flags_are_checked(flags, message, tmp_path, capsys):
     from civic_ner import cli
 
     assert cli.main(["predict", str(tmp_path), "--model", str(tmp_path), *flags]) == 2
     assert capsys.readouterr().err.startswith(f"civic-ner: error: {message}")
+
+
+def test_scale_bench_compares_entities_and_facts_apart_and_runs_without_the_process():
+    """bench/scale.py: a differing fact is caught even when the entities agree, and a run of the Ray
+    engine alone (``--no-process``) still gets its scaling efficiency, with no comparison invented."""
+    from conftest import script_module
+
+    bench = script_module("bench/scale.py")
+    fact = {"relation": "runs", "from": {"start": 0, "end": 3}, "to": {"start": 5, "end": 9}}
+    reference = {"a.txt": (bench.entity_tuples([{"start": 0, "end": 3, "label": "ORG"}]), bench.fact_tuples([fact]))}
+    found = {"a.txt": (reference["a.txt"][0], bench.fact_tuples([{**fact, "relation": "gives"}]))}
+    assert bench.same_part(found, reference, 0) and not bench.same_part(found, reference, 1)
+
+    results = {"runs": [{"engine": "ray", "workers": 1, "chars_per_second": 100.0},
+                        {"engine": "ray", "workers": 2, "chars_per_second": 160.0}]}
+    bench.add_efficiency(results)
+    assert [r.get("scaling_efficiency") for r in results["runs"]] == [1.0, 0.8]
+    assert not any("vs_process" in r for r in results["runs"])

@@ -11,7 +11,7 @@ Layout (format :data:`FORMAT_VERSION`)::
                           which are the encoder's (only with relation_model: pair-encoder)
     tokenizer files       as ``save_pretrained`` writes them
     encoder.onnx          ONNX_FILE: the encoder as an ONNX graph (only in a serving copy, ``civic-ner trim --onnx``)
-    README.md             CARD_FILE: the model card
+    README.md             CARD_FILE: the model card (rendered by :mod:`civic_ner.model_card`)
 
 Written by :func:`save` (training) and :func:`write` (also trimming), all or nothing, and
 :func:`save_relation_model` (``civic-ner relations``: refit the relation layer alone); read by
@@ -480,6 +480,7 @@ def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str)
     """A trained network (a :class:`civic_ner.training.FitResult`) as a model directory: encoder (a
     standard Hugging Face checkpoint), head weights, tokenizer, architecture and a model card; all or nothing."""
     from .features import FEATURES_VERSION
+    from .model_card import model_card
 
     net = result.net
     meta = {
@@ -501,39 +502,3 @@ def save(result, config: "TrainConfig", target: Path, metrics: dict, hash_: str)
     with fileio.atomic_dir(target) as tmp:
         write(tmp, net.encoder, result.tokenizer, meta, head, result.crf, model_card(config, metrics, hash_),
               getattr(result, "relations", None))
-
-
-def _province_card(scores: dict | None) -> str:
-    """The held-out provinces' section of the model card (text of provinces never trained on)."""
-    from .evaluation import format_table
-
-    if not scores:
-        return ""
-    rows = "\n".join(f"| {p} | {c['micro']['support']} | {c['micro']['f1']:.3f} |" for p, c in scores.get("provinces", {}).items())
-    return (f"## Held-out provinces (grounded written text of provinces never trained on)\n\n"
-            f"```\n{format_table({'model': scores})}\n```\n\n| province | spans | micro F1 |\n|---|---|---|\n{rows}\n\n")
-
-
-def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
-    """The README.md of a model directory: what it is, what it trained on, its held-out scores, its config."""
-    from .evaluation import format_table
-
-    test = metrics["test"]
-    low, high = test["micro"].get("f1_ci95", [0, 0])
-    return (
-        f"# civic-ner model `{config.name}`\n\n"
-        f"Character-level tagger for ORG, PROGRAM, MONEY and COUNT in Chinese civic news: `{config.model}` "
-        f"{f'(its first {config.encoder_layers} layers) ' if config.encoder_layers else ''}"
-        f"read as {config.tokenization} pieces, with feature groups {', '.join(config.features) or 'none'}, "
-        f"{'a BiLSTM, ' if config.lstm_hidden else ''}{'a CRF' if config.crf else 'a softmax'} output layer"
-        f"{f', a feature CRF mixed in at x{config.crf_ensemble} (' + ', '.join(config.crf_ensemble_labels) + ')' if config.crf_ensemble else ''}"
-        f"{' and document-level consistency (' + ', '.join(config.consistency_labels) + ')' if config.consistency else ''}.\n\n"
-        f"- trained on: {', '.join(metrics['trained_on'])}; data hash `{hash_}`\n"
-        f"- epochs: {metrics['epochs_run']} (weights of epoch {metrics['best_epoch']}"
-        f"{f', averaged over the last {config.average_last}' if config.average_last > 1 and not config.select_on_dev else ''})\n"
-        f"- device: {metrics['device']}, training time {metrics['train_seconds']} s\n\n"
-        f"## Held-out test scores (strict entity match)\n\n```\n{format_table({'model': test})}\n```\n\n"
-        f"Micro F1 95 % bootstrap interval over sections: [{low:.3f}, {high:.3f}]\n\n"
-        f"{_province_card(metrics.get('province_test'))}"
-        f"## Config\n\n```json\n{json.dumps(config.to_dict(), ensure_ascii=False, indent=2)}\n```\n"
-    )

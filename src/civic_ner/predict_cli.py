@@ -63,7 +63,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _run_ray(args)
     if args.format == "parquet":
         return fail("--format parquet is written by --engine ray (shards in a folder)")
-    for flag in ("workers", "cpus_per_worker", "gpus_per_worker", "ray_address", "shard_docs"):
+    for flag in ("workers", "cpus_per_worker", "gpus_per_worker", "memory_per_worker", "ray_address", "shard_docs"):
         if getattr(args, flag) is not None:
             return fail(f"--{flag.replace('_', '-')} needs --engine ray")
     return _run_model(args, args.format or "jsonl")
@@ -83,7 +83,8 @@ def _run_ray(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         return fail(f"--batch-size must be at least 1, not {args.batch_size}")
     given = {k: v for k, v in (("workers", args.workers), ("cpus_per_worker", args.cpus_per_worker),
-                                ("gpus_per_worker", args.gpus_per_worker)) if v is not None}
+                                ("gpus_per_worker", args.gpus_per_worker), ("memory_gib", args.memory_per_worker))
+             if v is not None}
     options = RayOptions(**given, address=args.ray_address, batch_size=args.batch_size, precision=args.precision)
     shard_docs = DEFAULT_SHARD_DOCS if args.shard_docs is None else args.shard_docs
     summary = run_ray(args.inputs, args.model, args.output, args.format or "parquet", options, shard_docs,
@@ -130,6 +131,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=None, help="actors, each with its own model (default: 1)")
     g.add_argument("--cpus-per-worker", type=float, default=None, help="CPUs per actor, also its torch threads (default: 1)")
     g.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs per actor; above 0 runs on CUDA (default: 0)")
+    g.add_argument("--memory-per-worker", type=float, default=None, metavar="GIB",
+                   help="memory Ray reserves per actor, in GiB (default: none; an actor of the default model holds about 2.5)")
     g.add_argument("--ray-address", default=None, help="join this Ray cluster (auto on one of its nodes, or HEAD:6379)")
     g.add_argument("--shard-docs", type=int, default=None, help="documents per output shard (default: 64)")
 

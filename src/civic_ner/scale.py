@@ -103,12 +103,31 @@ class RayOptions:
     address: str | None = None
     batch_size: int = 32
     precision: str | None = None  # None/auto: as the driver's $CIVIC_NER_PRECISION says, else each actor's device
+    memory_gib: float | None = None  # memory Ray reserves per actor (None: none, Ray packs actors by CPUs alone)
 
     def check(self) -> None:
         if self.workers < 1:
             raise ScaleError(f"--workers must be at least 1, not {self.workers}")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise ScaleError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0")
+        if self.memory_gib is not None and self.memory_gib <= 0:
+            raise ScaleError(f"--memory-per-worker must be above 0 GiB, not {self.memory_gib:g}")
+
+    def check_fits(self, ray) -> None:
+        """Refuse a pool whose memory requests exceed what the cluster offers: its actors would never start."""
+        if self.memory_gib is None:
+            return
+        offered = ray.cluster_resources().get("memory", 0) / 2**30
+        if self.workers * self.memory_gib > offered:
+            raise ScaleError(f"{self.workers} workers x {self.memory_gib:g} GiB (--memory-per-worker) do not fit in the "
+                             f"{offered:.1f} GiB of memory this Ray cluster offers; lower --workers or --memory-per-worker")
+
+    def remote_args(self) -> dict[str, Any]:
+        """What Ray reserves for each actor: CPUs, GPUs and, when asked for, memory (bytes)."""
+        args: dict[str, Any] = {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker or None}
+        if self.memory_gib is not None:
+            args["memory"] = int(self.memory_gib * 2**30)
+        return args
 
 
 def _start_ray(ray, address: str | None) -> bool:
@@ -156,11 +175,11 @@ def run_ray(
     started_here = _start_ray(ray, options.address)
     started = time.perf_counter()
     try:
+        options.check_fits(ray)
         ds = ray.data.from_items([s.row() for s in pending], override_num_blocks=len(pending))
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
         ds = ds.map_batches(
-            ShardTagger, batch_size=1, compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=options.cpus_per_worker,
-            num_gpus=options.gpus_per_worker or None,
+            ShardTagger, batch_size=1, compute=ray.data.ActorPoolStrategy(size=options.workers), **options.remote_args(),
             fn_constructor_kwargs={"model": str(Path(model).resolve()), "out_dir": str(out.resolve()), "fmt": fmt,
                                    "device": device, "threads": cpu_threads(options.cpus_per_worker),
                                    "batch_size": options.batch_size, "precision": _requested_precision(options.precision)},
