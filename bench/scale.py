@@ -61,9 +61,9 @@ def write_bulletins(folder: Path, n: int, seed: int = 23) -> int:
     return total
 
 
-def entity_tuples(entities: list) -> list[tuple]:
-    """(start, end, label) of each entity (an Entity or a shard row's dict)."""
-    return [(e["start"], e["end"], e["label"]) if isinstance(e, dict) else (e.start, e.end, e.label) for e in entities]
+def entity_tuples(entities: list[dict]) -> list[tuple]:
+    """(start, end, label) of each entity as a shard row holds it."""
+    return [(e["start"], e["end"], e["label"]) for e in entities]
 
 
 def fact_tuples(facts: list[dict]) -> list[tuple]:
@@ -76,6 +76,7 @@ def run_single(model: str, folder: Path, out: Path, threads: int) -> tuple[dict,
     import torch
 
     from civic_ner.api import load
+    from civic_ner.shards import Document, document_row
     from civic_ner.writers import predict_files
 
     torch.set_num_threads(threads)
@@ -88,9 +89,9 @@ def run_single(model: str, folder: Path, out: Path, threads: int) -> tuple[dict,
     def on_document(doc) -> None:
         nonlocal chars, facts
         chars += len(doc.text)
-        found = fact_tuples([f.to_json(doc.text) for f in doc.facts])  # the work a Ray shard row does
-        facts += len(found)
-        results[doc.source] = (entity_tuples(doc.entities), found)
+        row = document_row(Document(doc.source, doc.source, doc.text), doc)  # the row a Ray shard writes
+        facts += len(row["facts"])
+        results[doc.source] = (entity_tuples(row["entities"]), fact_tuples(row["facts"]))
 
     t0 = time.perf_counter()
     summary = predict_files(ner, [str(folder)], "jsonl", out, on_document=on_document)
@@ -209,6 +210,7 @@ def add_efficiency(results: dict) -> None:
 
 
 def print_table(results: dict) -> None:
+    """The runs as a Markdown table on stdout, for the log of a long run."""
     print(f"\n{results['bulletins']} bulletins, {results['generated_chars']:,} characters, "
           f"{results['cpu_count']} CPUs, load average {results['load_average'][0]:.1f}\n")
     print("| engine | workers | seconds | chars/s | facts | vs process | scaling efficiency | same entities | same facts |")

@@ -112,7 +112,8 @@ def test_ray_gives_the_entities_of_pipe_and_resumes(tiny_model_dir, bulletins, r
     assert code == 0
     assert "3 shards (3 already done): 0 documents" in capsys.readouterr().err
     files[1].unlink()  # a shard lost (a killed run): only it is redone
-    redo = run_ray([str(bulletins)], tiny_model_dir, out, "parquet", RayOptions(workers=1, cpus_per_worker=0.5), shard_docs=2)
+    redo = run_ray([str(bulletins)], tiny_model_dir, out, "parquet",  # a memory request reaches Ray and the run completes
+                   RayOptions(workers=1, cpus_per_worker=0.5, memory_gib=0.1), shard_docs=2)
     assert (redo.skipped, redo.documents) == (2, 2)
     assert {f.name: f.stat().st_mtime_ns for f in sorted(out.glob("part-*.parquet")) if f != files[1]} == {
         k: v for k, v in stamps.items() if k != files[1].name}
@@ -145,16 +146,25 @@ def test_ray_names_bad_inputs_and_writes_the_rest(tiny_model_dir, bulletins, ray
         ("j1", True, True), ("feed.jsonl:2", False, False), ("j3", False, False)]
 
 
-def test_memory_per_worker_is_reserved_and_must_fit(ray_local):
-    """--memory-per-worker becomes Ray's memory request per actor; a pool asking for more than the
-    cluster offers is refused at once (its actors would wait forever), not left hanging."""
+def test_memory_per_worker_becomes_ray_memory_request():
+    """--memory-per-worker is Ray's memory request per actor, in bytes rounded up (a tiny request is not none)."""
     from civic_ner.scale import RayOptions
 
     assert "memory" not in RayOptions().remote_args()
     assert RayOptions(workers=2, memory_gib=0.5).remote_args()["memory"] == 2**29
-    RayOptions(workers=2, memory_gib=0.01).check_fits(ray_local)
-    with pytest.raises(ScaleError, match=r"2 workers x 100000 GiB \(--memory-per-worker\) do not fit"):
-        RayOptions(workers=2, memory_gib=1e5).check_fits(ray_local)
+    assert RayOptions(memory_gib=1e-12).remote_args()["memory"] == 1
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ScaleError, match="--memory-per-worker must be above 0 GiB"):
+            RayOptions(memory_gib=bad).check()
+
+
+def test_a_pool_that_cannot_fit_is_refused_before_any_shard(tiny_model_dir, bulletins, ray_local, tmp_path):
+    """A pool whose actors cannot all be placed by memory is one line at once, not a run waiting forever."""
+    from civic_ner.scale import RayOptions, run_ray
+
+    with pytest.raises(ScaleError, match=r"2 workers x 100000 GiB \(--memory-per-worker\) do not fit: the 1 node\(s\)"):
+        run_ray([str(bulletins)], tiny_model_dir, tmp_path / "out", "parquet", RayOptions(workers=2, memory_gib=1e5), shard_docs=2)
+    assert not list((tmp_path / "out").glob("part-*"))
 
 
 @pytest.mark.parametrize("flags, message", [

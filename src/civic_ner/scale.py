@@ -11,6 +11,7 @@ are the single-process path's. Ray is an optional extra (``pip install civic-ner
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,23 +111,31 @@ class RayOptions:
             raise ScaleError(f"--workers must be at least 1, not {self.workers}")
         if self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             raise ScaleError("--cpus-per-worker must be above 0 and --gpus-per-worker at least 0")
-        if self.memory_gib is not None and self.memory_gib <= 0:
+        if self.memory_gib is not None and not 0 < self.memory_gib < math.inf:
             raise ScaleError(f"--memory-per-worker must be above 0 GiB, not {self.memory_gib:g}")
 
+    def memory_bytes(self) -> int | None:
+        """The memory request per actor in bytes (rounded up, so that a small request never becomes none)."""
+        return None if self.memory_gib is None else math.ceil(self.memory_gib * 2**30)
+
     def check_fits(self, ray) -> None:
-        """Refuse a pool whose memory requests exceed what the cluster offers: its actors would never start."""
-        if self.memory_gib is None:
+        """Refuse a pool whose memory requests cannot all be placed: an actor must fit on one node, and
+        one that fits nowhere would wait forever. Counted on the nodes alive now (a fixed cluster)."""
+        need = self.memory_bytes()
+        if need is None:
             return
-        offered = ray.cluster_resources().get("memory", 0) / 2**30
-        if self.workers * self.memory_gib > offered:
-            raise ScaleError(f"{self.workers} workers x {self.memory_gib:g} GiB (--memory-per-worker) do not fit in the "
-                             f"{offered:.1f} GiB of memory this Ray cluster offers; lower --workers or --memory-per-worker")
+        nodes = [n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")]
+        places = sum(int(memory // need) for memory in nodes)
+        if places < self.workers:
+            raise ScaleError(f"{self.workers} workers x {self.memory_gib:g} GiB (--memory-per-worker) do not fit: the "
+                             f"{len(nodes)} node(s) of this Ray cluster offer {', '.join(f'{m / 2**30:.1f}' for m in nodes)} GiB "
+                             f"of memory, room for {places}; lower --workers or --memory-per-worker")
 
     def remote_args(self) -> dict[str, Any]:
-        """What Ray reserves for each actor: CPUs, GPUs and, when asked for, memory (bytes)."""
+        """What Ray reserves for each actor: CPUs, GPUs and, when asked for, memory."""
         args: dict[str, Any] = {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker or None}
         if self.memory_gib is not None:
-            args["memory"] = int(self.memory_gib * 2**30)
+            args["memory"] = self.memory_bytes()
         return args
 
 
