@@ -625,7 +625,7 @@ def speed() -> list[str]:
               "| model | bulletins (chars) | CPU, precision | engine | workers | model load s | chars/s | vs single process | "
               "scaling efficiency | same entities |", "|---|---|---|---|---|---|---|---|---|---|"]
     for scale, model in scales:
-        where = "native bf16, bf16" if scale.get("cpu_fast_bf16") else "no native bf16, fp32"
+        where = _cpu_precision(scale)
         for run in scale["runs"]:
             lines.append(f"| {model} | {scale['bulletins']:,} ({scale['generated_chars']:,}) | {where} | {run['engine']} | "
                          f"{run.get('workers', 1)} | {run.get('model_load_seconds', '–')} | "
@@ -640,6 +640,11 @@ def speed() -> list[str]:
     return lines + scale_with_facts()
 
 
+def _cpu_precision(scale: dict) -> str:
+    """Whether a scale run's CPU had native bf16, and so the precision `auto` ran in."""
+    return "native bf16, bf16" if scale.get("cpu_fast_bf16") else "no native bf16, fp32"
+
+
 def scale_with_facts() -> list[str]:
     """The shipped serving copy with facts on every path, 1,000 and 10,000 bulletins (the runs that exist)."""
     runs = [(load(name), command, name) for name, command in SCALE_FACTS if (RESULTS / name).exists()]
@@ -651,7 +656,7 @@ def scale_with_facts() -> list[str]:
              "| bulletins (chars) | CPU, precision | engine | workers | model load s | seconds | chars/s | facts | "
              "vs single process | scaling efficiency | same entities | same facts |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for scale, _, _ in runs:
-        where = "native bf16, bf16" if scale.get("cpu_fast_bf16") else "no native bf16, fp32"
+        where = _cpu_precision(scale)
         for run in scale["runs"]:
             vs = 1.0 if run["engine"] == "process" else run.get("vs_process")
             lines.append(f"| {scale['bulletins']:,} ({scale['generated_chars']:,}) | {where} | {run['engine']} | "

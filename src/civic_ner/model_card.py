@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from .evaluation import format_table
+
 if TYPE_CHECKING:  # pragma: no cover
     from .config import TrainConfig
 
 
 def province_section(scores: dict | None) -> str:
     """The held-out provinces' section of the model card (text of provinces never trained on)."""
-    from .evaluation import format_table
-
     if not scores:
         return ""
     rows = "\n".join(f"| {p} | {c['micro']['support']} | {c['micro']['f1']:.3f} |" for p, c in scores.get("provinces", {}).items())
@@ -25,8 +25,6 @@ def province_section(scores: dict | None) -> str:
 
 def model_card(config: "TrainConfig", metrics: dict, hash_: str) -> str:
     """The README.md of a model directory: what it is, what it trained on, its held-out scores, its config."""
-    from .evaluation import format_table
-
     test = metrics["test"]
     low, high = test["micro"].get("f1_ci95", [0, 0])
     return (

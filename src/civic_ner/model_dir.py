@@ -139,6 +139,12 @@ def load_tensor(file: Path, name: str):
         raise ModelDirError(f"{file}: cannot read the weights ({exc.strerror or exc})") from None
 
 
+def saved_precision(meta: dict) -> str:
+    """The precision a directory asks for (``civic-ner trim --bf16`` writes it), else auto: the one
+    default of the tagger and of the relation layer's pair encoder when the caller names none."""
+    return str(meta.get("precision", "auto"))
+
+
 @dataclass
 class Loaded:
     """What :func:`load` reads from a model directory: the parts of a :class:`~civic_ner.prediction.Tagger`."""
@@ -168,7 +174,7 @@ def load(path: str | Path, device: str | None = None, quantize: bool | None = No
     meta = read_meta(path)
     arch = Architecture.from_dict(meta["architecture"])
     if precision is None:
-        precision = "int8" if quantize else "fp32" if quantize is False else str(meta.get("precision", "auto"))
+        precision = "int8" if quantize else "fp32" if quantize is False else saved_precision(meta)
     try:
         target, precision = resolved(device, precision)
     except DeviceError:
@@ -306,7 +312,7 @@ def load_relation_model(path: str | Path, device: Any = None, precision: str | N
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelDirError(f"{file}: cannot load the relation model ({first_line(exc)})") from None
     if precision is None:
-        precision = str(read_meta(path).get("precision", "auto")) if (path / META_FILE).exists() else "auto"
+        precision = saved_precision(read_meta(path)) if (path / META_FILE).exists() else "auto"
     from .relation_pairs import placement
 
     try:

@@ -133,10 +133,9 @@ class RayOptions:
 
     def remote_args(self) -> dict[str, Any]:
         """What Ray reserves for each actor: CPUs, GPUs and, when asked for, memory."""
-        args: dict[str, Any] = {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker or None}
-        if self.memory_gib is not None:
-            args["memory"] = self.memory_bytes()
-        return args
+        memory = self.memory_bytes()
+        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker or None} | (
+            {"memory": memory} if memory is not None else {})
 
 
 def _start_ray(ray, address: str | None) -> bool:
